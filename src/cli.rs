@@ -1,0 +1,71 @@
+//! Command-line interface: flags, subcommands and exit codes.
+//!
+//! Kept apart from `main.rs` so tests and docs can see the whole surface in one place.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  a profile was produced (also when the OS is unknown)
+  1  the run failed (root missing or not a directory, output not writable)
+  2  usage error or invalid fingerprint file";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hostprint",
+    version,
+    about = "Tells which container OS a Linux node runs and what it is made of, from its files alone.",
+    long_about = "Tells which container OS a Linux node runs and what it is made of, from its files \
+                  alone: os-release, PID 1, update tooling, SELinux/AppArmor, runtime sockets, mounts. \
+                  Reads only; runs no subprocess; opens no network connection.",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Root of the host to probe: `/` for this machine, a mounted host (`/host` in a DaemonSet) or a
+    /// recorded fixture. Symlinks resolve inside it, as in a chroot.
+    #[arg(long, value_name = "DIR", default_value = "/", global = true)]
+    pub root: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
+    pub format: Format,
+
+    /// Indent JSON output.
+    #[arg(long, global = true)]
+    pub pretty: bool,
+
+    /// Also load the fingerprint rules in DIR (*.toml); a rule with a shipped id replaces it.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub fingerprints: Option<PathBuf>,
+
+    /// Show every rule's signals, held or not, and why (human format).
+    #[arg(long, global = true)]
+    pub explain: bool,
+
+    /// Log each probe and rule decision to stderr (-v debug, -vv trace); RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the fingerprint rules in force, or check rule files.
+    Fingerprints {
+        /// Validate the *.toml rule files in DIR (errors name file:line; exit 2 if any is invalid).
+        #[arg(long, value_name = "DIR")]
+        check: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A profile for a person.
+    Human,
+    /// One JSON object (schema_version 1).
+    Json,
+}

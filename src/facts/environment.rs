@@ -1,0 +1,275 @@
+//! Container or VM, told truthfully, in systemd-detect-virt's vocabulary.
+//!
+//! Containers. Marker files lie: `/.dockerenv` and `/run/.containerenv` end up in images that are later
+//! booted as VMs (the machines hostprint is developed on are such a case, and systemd-detect-virt calls
+//! them `docker`). The kernel gives stronger evidence: the initial PID and cgroup namespaces have fixed
+//! inode numbers (PROC_PID_INIT_INO 0xEFFFFFFC = 4026531836, PROC_CGROUP_INIT_INO 0xEFFFFFFB =
+//! 4026531835), so a root whose PID 1 lives in them is not a container whatever the markers say; a
+//! marker found anyway becomes a warning. We read PID 1's links first (they describe the root, even
+//! when hostprint itself runs in a pod with `hostPID`), then our own. Without namespace evidence (a
+//! recorded root without it) the markers decide, in systemd's order: `run/host/container-manager`,
+//! `run/systemd/container`, then `run/.containerenv` and `/.dockerenv` last, "because it could
+//! inadvertently end up in a file system image" (systemd virt.c). A PID namespace that is not the
+//! initial one, with no marker, is `container-other`.
+//!
+//! Virtualization: the CPUID hypervisor leaf on the live host (an instruction, not a file), then DMI
+//! strings, `sys/hypervisor/type`, and the `hypervisor` CPU flag in `proc/cpuinfo` (`vm-other` when only
+//! that is known).
+
+use serde::Serialize;
+
+use crate::root::{Root, Warning};
+
+pub const PID_INIT_INO: u64 = 4026531836;
+pub const CGROUP_INIT_INO: u64 = 4026531835;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Environment {
+    pub container: String,
+    pub virtualization: String,
+    /// `v1`, `v2` or `hybrid` (from the mount table).
+    pub cgroup: Option<&'static str>,
+    /// What decided `container` and `virtualization`, for --explain.
+    #[serde(skip)]
+    pub evidence: Vec<String>,
+}
+
+/// Namespace evidence: `Some(true)` initial, `Some(false)` not, `None` unknown.
+fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<bool> {
+    for pid in ["1", "self"] {
+        let pid_ns = root.readlink(&format!("proc/{pid}/ns/pid")).ok();
+        let Some(pid_ino) = pid_ns.as_deref().and_then(|t| ns_inode(t, "pid")) else {
+            continue;
+        };
+        let cgroup_ino = root
+            .readlink(&format!("proc/{pid}/ns/cgroup"))
+            .ok()
+            .and_then(|t| ns_inode(&t, "cgroup"));
+        evidence.push(format!(
+            "proc/{pid}/ns/pid is pid:[{pid_ino}]{}",
+            cgroup_ino
+                .map(|c| format!(", proc/{pid}/ns/cgroup is cgroup:[{c}]"))
+                .unwrap_or_default()
+        ));
+        // Kernels before 4.6 have no cgroup namespace: the PID namespace alone decides there.
+        let initial = pid_ino == PID_INIT_INO && cgroup_ino.is_none_or(|c| c == CGROUP_INIT_INO);
+        return Some(initial);
+    }
+    None
+}
+
+/// `pid:[4026531836]` → 4026531836.
+pub fn ns_inode(link: &str, kind: &str) -> Option<u64> {
+    link.strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// A container marker, in systemd's order, with what it names.
+fn container_marker(root: &Root) -> Option<(String, String)> {
+    if root.stat("proc/vz").is_ok() && root.stat("proc/bc").is_err() {
+        return Some(("openvz".into(), "proc/vz without proc/bc".into()));
+    }
+    if let Ok(t) = root.read_text("proc/sys/kernel/osrelease", 4096) {
+        if t.text.contains("Microsoft") || t.text.contains("WSL") {
+            return Some(("wsl".into(), "kernel release names WSL".into()));
+        }
+    }
+    for path in ["run/host/container-manager", "run/systemd/container"] {
+        if let Ok(t) = root.read_text(path, 256) {
+            let name = t.text.trim();
+            if !name.is_empty() {
+                return Some((container_id(name), format!("{path} says {name:?}")));
+            }
+        }
+    }
+    if root.stat("run/.containerenv").is_ok() {
+        return Some(("podman".into(), "run/.containerenv exists".into()));
+    }
+    if root.stat(".dockerenv").is_ok() {
+        return Some(("docker".into(), ".dockerenv exists".into()));
+    }
+    None
+}
+
+/// systemd's ids for the names container managers write.
+fn container_id(name: &str) -> String {
+    match name {
+        "oci" => "container-other".into(),
+        "lxc-libvirt" | "lxc" | "systemd-nspawn" | "docker" | "podman" | "rkt" | "wsl"
+        | "proot" | "pouch" | "openvz" => name.into(),
+        _ => "container-other".into(),
+    }
+}
+
+pub fn probe(root: &Root, cpuinfo: Option<&str>, cgroup: Option<&'static str>) -> Environment {
+    let mut evidence = Vec::new();
+    let initial = namespace_is_initial(root, &mut evidence);
+    let marker = container_marker(root);
+    let container = match (initial, marker) {
+        (Some(true), Some((name, why))) => {
+            root.warn(Warning::general(format!(
+                "container marker ignored: {why} (suggests {name}), but PID 1 is in the initial \
+                 PID and cgroup namespaces, so this is not a container; the marker is stale \
+                 (copied into the image?)"
+            )));
+            evidence.push(format!("ignored stale marker: {why}"));
+            "none".to_string()
+        }
+        (Some(true), None) => "none".to_string(),
+        (_, Some((name, why))) => {
+            evidence.push(why);
+            name
+        }
+        (Some(false), None) => "container-other".to_string(),
+        (None, None) => "none".to_string(),
+    };
+    let (virtualization, why) = virtualization(root, cpuinfo);
+    evidence.push(why);
+    Environment {
+        container,
+        virtualization,
+        cgroup,
+        evidence,
+    }
+}
+
+fn virtualization(root: &Root, cpuinfo: Option<&str>) -> (String, String) {
+    if root.is_live() {
+        if let Some((id, vendor)) = cpuid_hypervisor() {
+            return (id, format!("CPUID hypervisor leaf: {vendor:?}"));
+        }
+    }
+    for path in [
+        "sys/class/dmi/id/product_name",
+        "sys/class/dmi/id/sys_vendor",
+        "sys/class/dmi/id/board_vendor",
+        "sys/class/dmi/id/bios_vendor",
+    ] {
+        if let Ok(t) = root.read_text_quiet(path, 256) {
+            if let Some(id) = dmi_vendor(t.text.trim()) {
+                return (id.into(), format!("{path} is {:?}", t.text.trim()));
+            }
+        }
+    }
+    if let Ok(t) = root.read_text_quiet("sys/hypervisor/type", 64) {
+        if t.text.trim() == "xen" {
+            return ("xen".into(), "sys/hypervisor/type is xen".into());
+        }
+    }
+    if let Some(text) = cpuinfo {
+        if has_hypervisor_flag(text) {
+            return (
+                "vm-other".into(),
+                "proc/cpuinfo has the hypervisor flag".into(),
+            );
+        }
+        return ("none".into(), "no hypervisor evidence".into());
+    }
+    (
+        "none".into(),
+        "no hypervisor evidence (no proc/cpuinfo)".into(),
+    )
+}
+
+/// systemd virt.c's DMI table, the vendors that matter for container hosts.
+pub fn dmi_vendor(s: &str) -> Option<&'static str> {
+    const TABLE: &[(&str, &str)] = &[
+        ("KVM", "kvm"),
+        ("OpenStack", "kvm"),
+        ("KubeVirt", "kvm"),
+        ("Amazon EC2", "amazon"),
+        ("QEMU", "qemu"),
+        ("VMware", "vmware"),
+        ("VMW", "vmware"),
+        ("innotek GmbH", "oracle"),
+        ("VirtualBox", "oracle"),
+        ("Oracle Corporation", "oracle"),
+        ("Xen", "xen"),
+        ("Bochs", "bochs"),
+        ("Parallels", "parallels"),
+        ("BHYVE", "bhyve"),
+        ("Hyper-V", "microsoft"),
+        ("Apple Virtualization", "apple"),
+        ("Google Compute Engine", "google"),
+    ];
+    TABLE
+        .iter()
+        .find(|(prefix, _)| s.starts_with(prefix))
+        .map(|(_, id)| *id)
+}
+
+fn has_hypervisor_flag(cpuinfo: &str) -> bool {
+    cpuinfo.lines().any(|l| {
+        (l.starts_with("flags") || l.starts_with("Features"))
+            && l.split_whitespace().any(|w| w == "hypervisor")
+    })
+}
+
+/// CPUID leaf 0x40000000 names the hypervisor when leaf 1 ECX bit 31 says there is one.
+#[cfg(target_arch = "x86_64")]
+fn cpuid_hypervisor() -> Option<(String, String)> {
+    use std::arch::x86_64::__cpuid;
+    // CPUID is available on every x86_64 CPU (safe to call since Rust 1.87).
+    let leaf1 = __cpuid(1);
+    if leaf1.ecx & (1 << 31) == 0 {
+        return None;
+    }
+    // The hypervisor leaves are defined when bit 31 is set.
+    let leaf = __cpuid(0x4000_0000);
+    let mut sig = Vec::with_capacity(12);
+    for reg in [leaf.ebx, leaf.ecx, leaf.edx] {
+        sig.extend_from_slice(&reg.to_le_bytes());
+    }
+    let vendor = String::from_utf8_lossy(&sig)
+        .trim_end_matches('\0')
+        .to_string();
+    let id = match vendor.as_str() {
+        "KVMKVMKVM" | "Linux KVM Hv" => "kvm",
+        "Microsoft Hv" => "microsoft",
+        "VMwareVMware" => "vmware",
+        "XenVMMXenVMM" => "xen",
+        "TCGTCGTCGTCG" => "qemu",
+        "bhyve bhyve " => "bhyve",
+        "ACRNACRNACRN" => "acrn",
+        "QNXQVMBSQG" => "qnx",
+        " lrpepyh  vr" => "parallels",
+        "SRESRESRESRE" => "sre",
+        "Apple VZ" => "apple",
+        _ => "vm-other",
+    };
+    Some((id.to_string(), vendor))
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpuid_hypervisor() -> Option<(String, String)> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ns_links() {
+        assert_eq!(ns_inode("pid:[4026531836]", "pid"), Some(PID_INIT_INO));
+        assert_eq!(
+            ns_inode("cgroup:[4026531835]", "cgroup"),
+            Some(CGROUP_INIT_INO)
+        );
+        assert_eq!(ns_inode("pid:[x]", "pid"), None);
+        assert_eq!(ns_inode("net:[1]", "pid"), None);
+    }
+
+    #[test]
+    fn dmi_and_flags() {
+        assert_eq!(dmi_vendor("Amazon EC2"), Some("amazon"));
+        assert_eq!(dmi_vendor("Standard PC (Q35 + ICH9, 2009)"), None);
+        assert!(has_hypervisor_flag(
+            "flags\t\t: fpu vme hypervisor lahf_lm\n"
+        ));
+        assert!(!has_hypervisor_flag("flags\t\t: fpu vme\n"));
+    }
+}

@@ -1,0 +1,125 @@
+//! Facts: everything the probes observed about a root, typed and serializable.
+//!
+//! One probe per file, each a pure parser beside a thin reader, listed once in [`collect`]. Probes never
+//! decide what the OS is (that is the rules' job) and one failing probe never loses the profile: each
+//! runs under `catch_unwind`, and a panic becomes a warning naming the probe.
+
+pub mod environment;
+pub mod host;
+pub mod kernel;
+pub mod mounts;
+pub mod os_release;
+pub mod pid1;
+pub mod runtimes;
+pub mod security;
+pub mod update;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use serde::Serialize;
+
+use crate::root::{Failure, FileKind, Root, Warning};
+
+/// Everything observed. Rules read this and nothing else.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Facts {
+    pub os_release: os_release::OsRelease,
+    pub kernel: kernel::Kernel,
+    pub pid1: pid1::Pid1,
+    pub init: Option<&'static str>,
+    pub updates: Vec<update::UpdateAgent>,
+    pub security: security::Security,
+    pub runtimes: Vec<runtimes::Runtime>,
+    pub mounts: mounts::Mounts,
+    pub ostree_booted: bool,
+    pub environment: environment::Environment,
+    pub host: host::Host,
+    /// Paths the loaded rules ask about.
+    pub paths: BTreeMap<String, PathFact>,
+    /// `KEY=value` files the loaded rules ask about (absent or unreadable files are absent here).
+    pub kv_files: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// What a rule-named path is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PathFact {
+    /// The kind with symlinks followed inside the root; `None` when absent or unreadable.
+    pub kind: Option<FileKind>,
+    /// The symlink's own target text, when the path itself is a symlink.
+    pub link_target: Option<String>,
+}
+
+/// What the rules need probed beyond the fixed probes.
+#[derive(Clone, Debug, Default)]
+pub struct Wanted {
+    pub paths: BTreeSet<String>,
+    pub kv_files: BTreeSet<String>,
+}
+
+/// `proc/cpuinfo` grows with CPU count (~1.5 KiB per CPU); 4 MiB covers hundreds of CPUs.
+const CPUINFO_CAP: usize = 4 << 20;
+
+/// Runs every probe over `root`.
+pub fn collect(root: &Root, wanted: &Wanted) -> Facts {
+    let mut facts = Facts {
+        os_release: guarded(root, "os-release", || os_release::probe(root)),
+        kernel: guarded(root, "kernel", || kernel::probe(root)),
+        pid1: guarded(root, "pid1", || pid1::probe(root)),
+        ..Facts::default()
+    };
+    facts.init = pid1::classify(&facts.pid1);
+    facts.updates = guarded(root, "update", || update::probe(root));
+    facts.security = guarded(root, "security", || security::probe(root, &facts.kernel));
+    facts.runtimes = guarded(root, "runtimes", || runtimes::probe(root));
+    facts.mounts = guarded(root, "mounts", || mounts::probe(root));
+    facts.ostree_booted = matches!(root.stat("run/ostree-booted"), Ok(FileKind::File));
+    let cpuinfo = root
+        .read_text("proc/cpuinfo", CPUINFO_CAP)
+        .ok()
+        .map(|t| t.text);
+    facts.environment = guarded(root, "environment", || {
+        environment::probe(root, cpuinfo.as_deref(), facts.mounts.cgroup)
+    });
+    facts.host = guarded(root, "host", || host::probe(root, cpuinfo.as_deref()));
+    for path in &wanted.paths {
+        let fact = guarded(root, "paths", || probe_path(root, path));
+        facts.paths.insert(path.clone(), fact);
+    }
+    for path in &wanted.kv_files {
+        if let Ok(file) = os_release::read_env_file(root, path, 64 * 1024) {
+            facts.kv_files.insert(path.clone(), file.fields);
+        }
+    }
+    facts
+}
+
+fn probe_path(root: &Root, path: &str) -> PathFact {
+    let link_target = match root.lstat(path) {
+        Ok(FileKind::Symlink) => root.readlink(path).ok(),
+        _ => None,
+    };
+    let kind = match root.stat(path) {
+        Ok(kind) => Some(kind),
+        Err(Failure::Absent) => None,
+        Err(f) => {
+            // A loop or a permission error on a marker is worth knowing: the rule sees "absent".
+            root.warn(Warning::at(path, f.to_string()));
+            None
+        }
+    };
+    PathFact { kind, link_target }
+}
+
+/// Runs a probe; a panic becomes a warning and the probe's default value.
+fn guarded<T: Default>(root: &Root, name: &str, probe: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(probe)) {
+        Ok(v) => v,
+        Err(_) => {
+            root.warn(Warning::general(format!(
+                "the {name} probe failed unexpectedly; its facts are missing (please report this)"
+            )));
+            T::default()
+        }
+    }
+}

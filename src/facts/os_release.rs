@@ -1,0 +1,322 @@
+//! os-release(5), and every other shell-style `KEY=value` file hostprint meets.
+//!
+//! One parser serves os-release, lsb-release, CoreOS/Flatcar `update.conf`, `/etc/selinux/config`
+//! and Kairos' `kairos-release`: they share the syntax, so they share the code and its tests.
+//! The syntax is os-release(5)'s: `KEY=value` lines, single and double quotes, backslash escapes
+//! (`\"`, `\\`, `\$`, `` \` `` inside double quotes), `#` comments, blank lines; no variable expansion.
+//! Real files bend it — Photon's trailing space after a closing quote, CoreOS without a final newline,
+//! MicroOS's commented `# VERSION=`, CRLF from an editor — and are accepted. A line that is really
+//! broken (no `=`, an unterminated quote, a key that is not an identifier) is skipped and reported with
+//! its line number and text; the keys around it still count.
+//!
+//! The reader follows os-release(5): `etc/os-release`, and `usr/lib/os-release` only when the first is
+//! absent — never both merged, and never a fallback when the first exists but cannot be read.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::root::{Failure, Root, Warning};
+
+/// os-release files are a few hundred bytes; 64 KiB is generous and bounds a hostile one.
+pub const CAP: usize = 64 * 1024;
+
+/// The two places os-release(5) allows, in order.
+pub const PATHS: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
+
+/// A parsed `KEY=value` file: its keys (last assignment wins, as in a shell) and its bad lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvFile {
+    pub fields: BTreeMap<String, String>,
+    pub errors: Vec<LineError>,
+}
+
+/// A line that could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    pub line: usize,
+    pub text: String,
+    pub reason: &'static str,
+}
+
+/// Parses shell-style assignments. Pure: no I/O, never fails as a whole.
+pub fn parse(text: &str) -> EnvFile {
+    let mut out = EnvFile::default();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let error = |reason| LineError {
+            line: index + 1,
+            text: shorten(line),
+            reason,
+        };
+        let Some((key, value)) = trimmed.split_once('=') else {
+            out.errors.push(error("no '=' in the line"));
+            continue;
+        };
+        let key = key.trim_end();
+        if !is_identifier(key) {
+            out.errors.push(error("the key is not a shell identifier"));
+            continue;
+        }
+        match unquote(value) {
+            Ok(v) => {
+                out.fields.insert(key.to_string(), v);
+            }
+            Err(reason) => out.errors.push(error(reason)),
+        }
+    }
+    out
+}
+
+fn is_identifier(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Shell word semantics for one value: quoted runs and bare runs may be concatenated
+/// (`a"b c"'d'`), whitespace ends the word, and trailing whitespace is ignored.
+fn unquote(value: &str) -> Result<String, &'static str> {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.trim_end().chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => loop {
+                match chars.next() {
+                    None => return Err("unterminated double quote"),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(e @ ('"' | '\\' | '$' | '`')) => out.push(e),
+                        // A backslash before anything else is kept, as the shell does.
+                        Some(other) => {
+                            out.push('\\');
+                            out.push(other);
+                        }
+                        None => return Err("unterminated double quote"),
+                    },
+                    Some(other) => out.push(other),
+                }
+            },
+            '\'' => loop {
+                match chars.next() {
+                    None => return Err("unterminated single quote"),
+                    Some('\'') => break,
+                    Some(other) => out.push(other),
+                }
+            },
+            '\\' => match chars.next() {
+                Some(e) => out.push(e),
+                None => return Err("a backslash ends the line"),
+            },
+            // An unquoted space ends the value in a shell; os-release files in the wild
+            // sometimes forget the quotes (`NAME=Fedora Linux`), and the intent is plain.
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+fn shorten(line: &str) -> String {
+    const MAX: usize = 120;
+    if line.chars().count() <= MAX {
+        line.to_string()
+    } else {
+        let head: String = line.chars().take(MAX).collect();
+        format!("{head}…")
+    }
+}
+
+/// The os-release of a root, with the file it came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OsRelease {
+    /// Which file won (`etc/os-release` or `usr/lib/os-release`), or none.
+    pub source: Option<String>,
+    pub fields: BTreeMap<String, String>,
+}
+
+impl OsRelease {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).map(String::as_str)
+    }
+
+    /// `ID_LIKE` as a list of ids.
+    pub fn id_like(&self) -> Vec<String> {
+        self.get("ID_LIKE")
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Reads os-release per os-release(5).
+pub fn probe(root: &Root) -> OsRelease {
+    for path in PATHS {
+        match read_env_file(root, path, CAP) {
+            Ok(file) => {
+                return OsRelease {
+                    source: Some(path.to_string()),
+                    fields: file.fields,
+                };
+            }
+            Err(Failure::Absent) => continue,
+            // The first file exists but is unusable: os-release(5) says the fallback is for
+            // absence only, so we stop here (the read already warned with the reason).
+            Err(_) => {
+                root.warn(Warning::at(
+                    path,
+                    format!(
+                        "not used; {} is consulted only when this file is absent",
+                        PATHS[1]
+                    ),
+                ));
+                break;
+            }
+        }
+    }
+    OsRelease::default()
+}
+
+/// Reads and parses a `KEY=value` file, warning about each malformed line with its number.
+pub fn read_env_file(root: &Root, path: &str, cap: usize) -> Result<EnvFile, Failure> {
+    let text = root.read_text(path, cap)?;
+    let file = parse(&text.text);
+    // Report a handful of bad lines, then a count: a 50 MiB file of garbage must not turn into
+    // a million warnings.
+    const SHOWN: usize = 5;
+    for e in file.errors.iter().take(SHOWN) {
+        root.warn(Warning::at(
+            path,
+            format!("line {}: {}: {:?}", e.line, e.reason, e.text),
+        ));
+    }
+    if file.errors.len() > SHOWN {
+        root.warn(Warning::at(
+            path,
+            format!(
+                "{} more malformed lines not shown",
+                file.errors.len() - SHOWN
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(text: &str, key: &str) -> Option<String> {
+        parse(text).fields.get(key).cloned()
+    }
+
+    #[test]
+    fn empty_file_has_no_fields() {
+        assert_eq!(parse(""), EnvFile::default());
+        assert_eq!(parse("\n\n# only a comment\n"), EnvFile::default());
+    }
+
+    #[test]
+    fn missing_id_is_just_absent() {
+        let f = parse("NAME=\"Foo\"\n");
+        assert_eq!(f.fields.get("ID"), None);
+        assert!(f.errors.is_empty());
+    }
+
+    #[test]
+    fn quoting_styles() {
+        assert_eq!(get("ID=flatcar\n", "ID").as_deref(), Some("flatcar"));
+        assert_eq!(get("ID=\"flatcar\"\n", "ID").as_deref(), Some("flatcar"));
+        assert_eq!(
+            get("OSTREE_VERSION='37.20230126.20.0'\n", "OSTREE_VERSION").as_deref(),
+            Some("37.20230126.20.0")
+        );
+        assert_eq!(get("ID_LIKE=\n", "ID_LIKE").as_deref(), Some(""));
+        assert_eq!(get("A=\"x\"'y'z\n", "A").as_deref(), Some("xyz"));
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            get(
+                r#"PRETTY_NAME="say \"hi\" \\ \$HOME \`x\` \n""#,
+                "PRETTY_NAME"
+            )
+            .as_deref(),
+            Some(r#"say "hi" \ $HOME `x` \n"#)
+        );
+        assert_eq!(get(r"A=a\ b", "A").as_deref(), Some("a b"));
+        assert_eq!(
+            get(r"A='no \escapes'", "A").as_deref(),
+            Some(r"no \escapes")
+        );
+    }
+
+    #[test]
+    fn unterminated_quote_is_reported_and_the_rest_survives() {
+        let f = parse("ID=ok\nNAME=\"broken\nVERSION_ID=1\n");
+        assert_eq!(f.fields.get("ID").map(String::as_str), Some("ok"));
+        assert_eq!(f.fields.get("VERSION_ID").map(String::as_str), Some("1"));
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!(f.errors[0].line, 2);
+        assert_eq!(f.errors[0].reason, "unterminated double quote");
+        assert_eq!(f.errors[0].text, "NAME=\"broken");
+    }
+
+    #[test]
+    fn bad_lines() {
+        let f = parse("just words\n1KEY=x\nKEY-DASH=y\n=z\n");
+        assert_eq!(f.errors.len(), 4);
+        assert!(f.fields.is_empty());
+    }
+
+    #[test]
+    fn crlf_is_tolerated() {
+        let f = parse("ID=alpine\r\nVERSION_ID=\"3.23.2\"\r\n# c\r\n\r\n");
+        assert_eq!(f.fields.get("ID").map(String::as_str), Some("alpine"));
+        assert_eq!(
+            f.fields.get("VERSION_ID").map(String::as_str),
+            Some("3.23.2")
+        );
+        assert!(f.errors.is_empty());
+    }
+
+    #[test]
+    fn real_world_quirks() {
+        // Photon 2.0: trailing space after the last closing quote.
+        assert_eq!(
+            get("BUG_REPORT_URL=\"https://x\" \n", "BUG_REPORT_URL").as_deref(),
+            Some("https://x")
+        );
+        // CoreOS 899: no trailing newline.
+        assert_eq!(get("ID=coreos", "ID").as_deref(), Some("coreos"));
+        // MicroOS: a commented key is not a key.
+        assert_eq!(get("# VERSION=\"20241205\"\nID=x\n", "VERSION"), None);
+        // Last assignment wins.
+        assert_eq!(get("ID=a\nID=b\n", "ID").as_deref(), Some("b"));
+        // Leading whitespace before a key.
+        assert_eq!(get("  ID=x\n", "ID").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn non_utf8_arrives_replaced_and_still_parses() {
+        let bytes = b"ID=debian\nNAME=\"\xff\xfe\"\n";
+        let text = String::from_utf8_lossy(bytes);
+        let f = parse(&text);
+        assert_eq!(f.fields.get("ID").map(String::as_str), Some("debian"));
+        assert_eq!(
+            f.fields.get("NAME").map(String::as_str),
+            Some("\u{fffd}\u{fffd}")
+        );
+    }
+
+    #[test]
+    fn long_lines_are_shortened_in_errors() {
+        let line = "x".repeat(10_000);
+        let f = parse(&line);
+        assert_eq!(f.errors.len(), 1);
+        assert!(f.errors[0].text.chars().count() <= 121);
+    }
+}

@@ -1,0 +1,166 @@
+//! PID 1: who runs this host.
+//!
+//! PID 1 separates systems that os-release alone cannot: RancherOS runs System Docker
+//! (`system-dockerd`) as PID 1, Talos runs machined as `/sbin/init`, k3OS and Alpine run BusyBox init
+//! with OpenRC, a container runs whatever its entrypoint is. We read `proc/1/comm`, `proc/1/cmdline`
+//! and the `proc/1/exe` link text. Reading `exe` needs ptrace rights over PID 1 and fails with EACCES
+//! on many hosts, even for root in a container: that failure is recorded as a fact (`exe_error`), not
+//! raised as a warning, because it says something true about the probe's privileges.
+
+use serde::Serialize;
+
+use crate::root::{Failure, Root};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Pid1 {
+    pub comm: Option<String>,
+    pub exe: Option<String>,
+    /// Why `exe` is unknown when `proc/1` exists (e.g. "permission denied").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_error: Option<String>,
+    pub cmdline: Vec<String>,
+}
+
+impl Pid1 {
+    /// The basename of argv[0].
+    pub fn argv0(&self) -> Option<&str> {
+        self.cmdline.first().map(|a| basename(a))
+    }
+}
+
+pub fn probe(root: &Root) -> Pid1 {
+    let comm = root
+        .read_text_quiet("proc/1/comm", 256)
+        .ok()
+        .map(|t| t.text.trim_end_matches('\n').to_string())
+        .filter(|s| !s.is_empty());
+    let cmdline = root
+        .read_text_quiet("proc/1/cmdline", 64 * 1024)
+        .map(|t| parse_cmdline(&t.text))
+        .unwrap_or_default();
+    let (exe, exe_error) = match root.readlink("proc/1/exe") {
+        Ok(target) => (Some(target), None),
+        Err(Failure::Absent) => (None, None),
+        Err(Failure::Unreadable(reason)) => (None, Some(reason)),
+        Err(other) => (None, Some(other.to_string())),
+    };
+    Pid1 {
+        comm,
+        exe,
+        exe_error,
+        cmdline,
+    }
+}
+
+/// `proc/<pid>/cmdline` is NUL-separated with a trailing NUL; a process that rewrote its argv may use
+/// spaces instead, which we leave as one word.
+pub fn parse_cmdline(text: &str) -> Vec<String> {
+    text.split('\0')
+        .filter(|a| !a.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Names the init system from PID 1's identity. The order matters: the executable is the strongest
+/// evidence (a symlink `/sbin/init -> /bin/busybox` shows up as `busybox` here), then comm, then argv0.
+pub fn classify(pid1: &Pid1) -> Option<&'static str> {
+    if pid1.comm.is_none() && pid1.exe.is_none() && pid1.cmdline.is_empty() {
+        return None;
+    }
+    let exe = pid1.exe.as_deref().map(basename).unwrap_or("");
+    let comm = pid1.comm.as_deref().unwrap_or("");
+    let argv0 = pid1.argv0().unwrap_or("");
+    let any = |name: &str| exe == name || comm == name || argv0 == name;
+    let system = if any("systemd") {
+        "systemd"
+    } else if any("system-dockerd") || any("system-docker") {
+        // RancherOS execs System Docker as PID 1 with argv0 = basename [S-ROS init.go].
+        "system-docker"
+    } else if any("machined")
+        || (pid1.exe.as_deref() == Some("/usr/bin/init")
+            && pid1.cmdline.first().map(String::as_str) == Some("/sbin/init"))
+    {
+        // Talos execs /sbin/init, which is the machined binary installed as /usr/bin/init [S-TAL].
+        "talos-machined"
+    } else if exe == "busybox" || argv0 == "busybox" {
+        "busybox"
+    } else if any("openrc-init") {
+        "openrc"
+    } else if any("tini") || any("docker-init") {
+        "tini"
+    } else if any("dumb-init") {
+        "dumb-init"
+    } else if exe == "init" && comm == "init" {
+        "sysvinit"
+    } else {
+        "other"
+    };
+    Some(system)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid1(comm: &str, exe: Option<&str>, cmd: &[&str]) -> Pid1 {
+        Pid1 {
+            comm: Some(comm.to_string()),
+            exe: exe.map(str::to_string),
+            exe_error: None,
+            cmdline: cmd.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn classifies_known_inits() {
+        let cases = [
+            (
+                pid1("systemd", Some("/usr/lib/systemd/systemd"), &["/sbin/init"]),
+                "systemd",
+            ),
+            (pid1("systemd", None, &[]), "systemd"),
+            (
+                pid1(
+                    "system-dockerd",
+                    Some("/usr/bin/system-dockerd"),
+                    &["system-dockerd"],
+                ),
+                "system-docker",
+            ),
+            (
+                pid1("init", Some("/usr/bin/init"), &["/sbin/init"]),
+                "talos-machined",
+            ),
+            (
+                pid1("init", Some("/bin/busybox"), &["/sbin/init"]),
+                "busybox",
+            ),
+            (
+                pid1("init", Some("/sbin/init"), &["/sbin/init"]),
+                "sysvinit",
+            ),
+            (
+                pid1("tini", Some("/usr/bin/tini"), &["/tini", "--"]),
+                "tini",
+            ),
+            (pid1("bash", Some("/usr/bin/bash"), &["bash"]), "other"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(classify(&p), Some(want), "{p:?}");
+        }
+        assert_eq!(classify(&Pid1::default()), None);
+    }
+
+    #[test]
+    fn cmdline_is_nul_separated() {
+        assert_eq!(
+            parse_cmdline("/usr/lib/systemd/systemd\0--switched-root\0--system\0"),
+            vec!["/usr/lib/systemd/systemd", "--switched-root", "--system"]
+        );
+        assert!(parse_cmdline("").is_empty());
+    }
+}

@@ -1,0 +1,12 @@
+//! hostprint: which container OS is this node, and what is it made of?
+//!
+//! The library is the whole tool; `main.rs` only parses flags and prints. The flow is
+//! [`root::Root`] (every read) → [`facts`] (typed observations) → [`rules`] (declarative
+//! fingerprints) → [`profile`] (identity, platforms, components, warnings) → [`output`].
+
+pub mod cli;
+pub mod facts;
+pub mod output;
+pub mod profile;
+pub mod root;
+pub mod rules;

@@ -1,0 +1,142 @@
+//! The `hostprint` binary: parse flags, run the library, print, and map failures to exit codes.
+//!
+//! Errors go to stderr and name the path and the offending input; the exit codes are documented in
+//! `--help` and the README (0 profile produced, 1 run failed, 2 usage or rule error).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use hostprint::cli::{Cli, Command, Format};
+use hostprint::output;
+use hostprint::profile;
+use hostprint::root::Root;
+use hostprint::rules::{RuleError, RuleSet};
+
+/// What went wrong, and so which exit code.
+enum Failure {
+    Run(anyhow::Error),
+    Rules(anyhow::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Run(e)) => {
+            eprintln!("hostprint: {e:#}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Rules(e)) => {
+            eprintln!("hostprint: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logging costs nothing unless asked for: the subscriber (and its filter parser) is only built with
+/// `-v` or `RUST_LOG`.
+fn init_logging(verbose: u8) {
+    let env = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
+    if verbose == 0 && env.is_none() {
+        return;
+    }
+    let filter = env.unwrap_or_else(|| {
+        match verbose {
+            1 => "hostprint=debug",
+            _ => "hostprint=trace",
+        }
+        .to_string()
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn rules(cli: &Cli) -> Result<RuleSet, Failure> {
+    let mut set = RuleSet::embedded()
+        .context("shipped fingerprint rules are invalid")
+        .map_err(Failure::Rules)?;
+    if let Some(dir) = &cli.fingerprints {
+        let extra = RuleSet::load_dir(dir).map_err(|e| Failure::Rules(e.into()))?;
+        for rule in extra {
+            tracing::debug!(id = %rule.id, origin = %rule.origin, "user rule loaded");
+            set.insert(rule);
+        }
+    }
+    Ok(set)
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Some(Command::Fingerprints { check }) => fingerprints(cli, check.as_deref()),
+        None => probe(cli),
+    }
+}
+
+fn probe(cli: &Cli) -> Result<(), Failure> {
+    let set = rules(cli)?;
+    let root = Root::open(&cli.root).map_err(|e| Failure::Run(e.into()))?;
+    let profile = {
+        let _span = tracing::debug_span!("probe", root = %cli.root.display()).entered();
+        profile::build(&root, &set)
+    };
+    for access in root.journal() {
+        tracing::trace!(path = %access.path, op = ?access.op, outcome = %access.outcome, "read");
+    }
+    let text = match cli.format {
+        Format::Human => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            output::human::render(&profile, &output::human::Style { color }, cli.explain)
+        }
+        Format::Json => output::json::render(&profile, cli.pretty),
+    };
+    write_stdout(&text).map_err(Failure::Run)
+}
+
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        // `hostprint | head` closing the pipe early is not a failure worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
+}
+
+fn fingerprints(cli: &Cli, check: Option<&std::path::Path>) -> Result<(), Failure> {
+    if let Some(dir) = check {
+        let loaded = RuleSet::load_dir(dir).map_err(|e: RuleError| Failure::Rules(e.into()))?;
+        println!("{}: {} rule file(s) valid", dir.display(), loaded.len());
+        return Ok(());
+    }
+    let set = rules(cli)?;
+    let mut rows: Vec<_> = set.rules.iter().collect();
+    rows.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.id.cmp(&b.id)));
+    let mut out = format!(
+        "{:<20} {:<18} {:<34} {:<24} {:<11} {}\n",
+        "ID", "KIND", "NAME", "LINEAGE", "EOL", "SUCCESSOR"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<20} {:<18} {:<34} {:<24} {:<11} {}\n",
+            r.id,
+            r.kind.as_str(),
+            r.name,
+            if r.lineage.is_empty() {
+                "-".to_string()
+            } else {
+                r.lineage.join(",")
+            },
+            r.eol.as_deref().unwrap_or("-"),
+            r.successor.as_deref().unwrap_or("-"),
+        ));
+    }
+    write_stdout(&out).map_err(Failure::Run)
+}

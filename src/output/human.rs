@@ -1,0 +1,320 @@
+//! The profile for a person: readable in ten seconds at 3 a.m.
+//!
+//! Identity and confidence come first (the question asked), then one line per characteristic, then
+//! the evidence and the warnings. `--explain` appends every rule's signals, held or not, and why.
+//! Colour only when writing to a terminal and `NO_COLOR` is unset (no-color.org).
+
+use std::fmt::Write;
+
+use crate::profile::Profile;
+use crate::rules::eval::Section;
+
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    fn dim(&self, t: &str) -> String {
+        self.paint("2", t)
+    }
+    fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+}
+
+fn or_unknown(v: Option<&str>) -> &str {
+    v.unwrap_or("unknown")
+}
+
+fn yes_no(v: Option<bool>, yes: &str, no: &str) -> String {
+    match v {
+        Some(true) => yes.to_string(),
+        Some(false) => no.to_string(),
+        None => "unknown".to_string(),
+    }
+}
+
+pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
+    let mut out = String::new();
+    let id = &p.identity;
+    let version = p.os.version_id.as_deref().unwrap_or("");
+    let headline = match &id.id {
+        Some(i) => format!("{i} {version}").trim_end().to_string(),
+        None => "unknown OS".to_string(),
+    };
+    let kind = match id.kind {
+        "container-os" => "container OS",
+        "immutable-desktop" => "immutable desktop OS, not a container OS",
+        "general-purpose" => "general-purpose, not a container OS",
+        _ => "no os-release and no rule matched",
+    };
+    let name = id.name.as_deref().unwrap_or("");
+    let _ = writeln!(
+        out,
+        "{}  {}  ({kind})  confidence {}",
+        style.bold(&headline),
+        name,
+        id.confidence
+    );
+    if !id.lineage.is_empty() {
+        line(&mut out, style, "lineage", &id.lineage.join(" → "));
+    }
+    if id.eol.is_some() || id.successor.is_some() {
+        let mut s = String::new();
+        if let Some(eol) = &id.eol {
+            s.push_str(&style.red(&format!("end of life {eol}")));
+        }
+        if let Some(succ) = &id.successor {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            let _ = write!(s, "succeeded by {succ}");
+        }
+        line(&mut out, style, "lifecycle", &s);
+    }
+    if let Some(pretty) = &p.os.pretty_name {
+        let src = p.os.source.as_deref().unwrap_or("");
+        line(
+            &mut out,
+            style,
+            "os-release",
+            &format!("{pretty}  {}", style.dim(&format!("[{src}]"))),
+        );
+    } else {
+        line(&mut out, style, "os-release", "none found");
+    }
+    for platform in &p.platforms {
+        let role = platform
+            .role
+            .as_deref()
+            .map(|r| format!(" (role {r})"))
+            .unwrap_or_default();
+        line(
+            &mut out,
+            style,
+            "platform",
+            &format!("{}{role} — {}", platform.id, platform.name),
+        );
+    }
+    if !p.components.is_empty() {
+        let ids: Vec<_> = p.components.iter().map(|c| c.id.as_str()).collect();
+        line(&mut out, style, "components", &ids.join(", "));
+    }
+    let updates: Vec<String> = p
+        .updates
+        .iter()
+        .map(|u| {
+            let mut s = u.agent.to_string();
+            if let Some(c) = &u.channel {
+                let _ = write!(s, " (channel {c})");
+            }
+            if let Some(st) = &u.strategy {
+                let _ = write!(s, " (strategy {st})");
+            }
+            s
+        })
+        .collect();
+    line(
+        &mut out,
+        style,
+        "updates",
+        &if updates.is_empty() {
+            "none found".into()
+        } else {
+            updates.join(", ")
+        },
+    );
+    let pid1 = &p.init.pid1;
+    let mut init = or_unknown(p.init.system).to_string();
+    if pid1.comm.is_some() || pid1.exe.is_some() {
+        let _ = write!(
+            init,
+            "  {}",
+            style.dim(&format!(
+                "(pid 1: {}{})",
+                pid1.comm.as_deref().unwrap_or("?"),
+                pid1.exe
+                    .as_deref()
+                    .map(|e| format!(" {e}"))
+                    .unwrap_or_default()
+            ))
+        );
+    }
+    line(&mut out, style, "init", &init);
+    line(
+        &mut out,
+        style,
+        "kernel",
+        or_unknown(p.kernel.release.as_deref()),
+    );
+    let se = &p.security.selinux;
+    let mut selinux = match (se.enabled, se.mode.as_deref()) {
+        (Some(true), Some(mode)) => format!("SELinux {mode}"),
+        (Some(true), None) => "SELinux on".into(),
+        (Some(false), _) => "SELinux off".into(),
+        (None, _) => "SELinux unknown".into(),
+    };
+    let mut detail = Vec::new();
+    if let Some(c) = &se.config_mode {
+        detail.push(format!("config {c}"));
+    }
+    if let Some(pol) = &se.policy {
+        detail.push(format!("policy {pol}"));
+    }
+    if !detail.is_empty() {
+        let _ = write!(selinux, " ({})", detail.join(", "));
+    }
+    let _ = write!(
+        selinux,
+        "; AppArmor {}",
+        yes_no(p.security.apparmor.enabled, "on", "off")
+    );
+    line(&mut out, style, "security", &selinux);
+    let runtimes: Vec<_> = p
+        .runtimes
+        .iter()
+        .map(|r| format!("{} /{}", r.id, r.socket))
+        .collect();
+    line(
+        &mut out,
+        style,
+        "runtimes",
+        &if runtimes.is_empty() {
+            "no sockets found".into()
+        } else {
+            runtimes.join(", ")
+        },
+    );
+    let fs = &p.filesystem;
+    let mut fsline = format!(
+        "/ {}, /usr {}",
+        yes_no(fs.root_read_only, "read-only", "read-write"),
+        yes_no(fs.usr_read_only, "read-only", "read-write")
+    );
+    if fs.ostree_booted {
+        fsline.push_str(", booted from OSTree");
+    }
+    if let Some(cg) = p.environment.cgroup {
+        let _ = write!(fsline, ", cgroup {cg}");
+    }
+    line(&mut out, style, "filesystem", &fsline);
+    line(
+        &mut out,
+        style,
+        "environment",
+        &format!(
+            "container {}, virtualization {}",
+            p.environment.container, p.environment.virtualization
+        ),
+    );
+    let h = &p.host;
+    let mut host = or_unknown(h.hostname.as_deref()).to_string();
+    if let Some(a) = &h.architecture {
+        let _ = write!(host, ", {a}");
+    }
+    if let Some(c) = h.cpus {
+        let _ = write!(host, ", {c} CPUs");
+    }
+    if let Some(m) = h.memory_bytes {
+        let _ = write!(host, ", {:.1} GiB", m as f64 / (1u64 << 30) as f64);
+    }
+    line(&mut out, style, "host", &host);
+
+    if !id.evidence.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("evidence"));
+        for e in &id.evidence {
+            let _ = writeln!(
+                out,
+                "  {} {}  {}",
+                style.green("+"),
+                e.why,
+                style.dim(&format!("[{}, {}, +{}]", e.condition, e.signal, e.weight))
+            );
+        }
+    }
+    if id.kind != "container-os" && !id.closest.is_empty() {
+        let closest: Vec<_> = id
+            .closest
+            .iter()
+            .map(|c| format!("{} ({})", c.id, c.confidence))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.dim(&format!("closest rules: {}", closest.join(", ")))
+        );
+    }
+    if !p.warnings.is_empty() {
+        let _ = writeln!(out, "\n{}", style.bold("warnings"));
+        for w in &p.warnings {
+            let at = w
+                .path
+                .as_deref()
+                .map(|p| format!("/{p}: "))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {} {at}{}", style.yellow("!"), w.message);
+        }
+    }
+    if explain {
+        let _ = writeln!(out, "\n{}", style.bold("explain: every rule, every signal"));
+        for r in &p.explanation {
+            let verdict = if r.candidate {
+                style.green(&format!("matched, score {}", r.score))
+            } else {
+                format!("not matched, weight held {}", r.score)
+            };
+            let role = r
+                .role
+                .as_deref()
+                .map(|x| format!(", role {x}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} [{}] {verdict}{role}",
+                style.bold(&r.id),
+                r.kind.as_str()
+            );
+            for o in &r.outcomes {
+                let mark = match (o.section, o.held) {
+                    (Section::Exclude, true) => style.red("x"),
+                    (Section::Exclude, false) => style.dim("·"),
+                    (_, true) => style.green("+"),
+                    (Section::Require, false) => style.red("-"),
+                    (Section::Support, false) => style.dim("·"),
+                };
+                let _ = writeln!(
+                    out,
+                    "      {mark} {:<7} {}  {}",
+                    o.section.as_str(),
+                    o.why,
+                    style.dim(&format!("[{}]", o.condition))
+                );
+            }
+        }
+        let env = &p.environment.evidence;
+        if !env.is_empty() {
+            let _ = writeln!(out, "  {} {}", style.bold("environment"), env.join("; "));
+        }
+    }
+    out
+}
+
+fn line(out: &mut String, style: &Style, label: &str, value: &str) {
+    let _ = writeln!(out, "  {}  {value}", style.dim(&format!("{label:<11}")));
+}

@@ -1,0 +1,4 @@
+//! Output formats: one file per format, each a pure function from a profile to text.
+
+pub mod human;
+pub mod json;

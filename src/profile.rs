@@ -1,0 +1,396 @@
+//! The profile: what hostprint concludes about a root, and the JSON contract (`schema_version` 1).
+//!
+//! # Wire format (`--format json`)
+//!
+//! One JSON object. Keys are snake_case and always present in this order; an unknown value is `null`
+//! (never omitted); lists may be empty. A change to a key or its meaning bumps `schema_version`.
+//! `hostprint schema` prints the JSON Schema.
+//!
+//! ```text
+//! schema_version  1
+//! os              { id, version_id, name, pretty_name, variant_id, id_like[], source }
+//!                   verbatim os-release values; source is the file that won (etc/os-release or
+//!                   usr/lib/os-release) or null
+//! identity        { id, name, kind, container_os, confidence, evidence[], lineage[], eol, successor,
+//!                   closest[] }
+//!                   id: a stable fingerprint id, or the os-release ID for a general-purpose host, or
+//!                   null (unknown). kind: container-os | immutable-desktop | general-purpose | unknown.
+//!                   confidence 0..100. evidence[]: { signal, why, condition, weight } that held.
+//!                   eol: YYYY-MM-DD or null. closest[]: { id, confidence } of the best other rules.
+//! platforms[]     { id, name, role, evidence[] }           e.g. dcos with role master/agent/public-agent
+//! components[]    { id, name, evidence[] }                 etcd, fleet, flannel, rkt, kubelet, …
+//! init            { pid1 { comm, exe, exe_error, cmdline[] }, system }
+//! updates[]       { agent, channel, source }  (+ strategy for locksmithd)
+//! filesystem      { root_read_only, usr_read_only, ostree_booted }
+//! security        { selinux { enabled, mode, config_mode, policy }, apparmor { enabled } }
+//! runtimes[]      { id, socket }
+//! environment     { container, virtualization, cgroup }    systemd-detect-virt vocabulary
+//! kernel          { release, cmdline[] }
+//! host            { hostname, architecture, cpus, memory_bytes }
+//! warnings[]      { path, message }
+//! ```
+//!
+//! Nothing depends on the clock or on timing, so the same root gives the same bytes.
+
+use serde::Serialize;
+
+use crate::facts::{self, Facts};
+use crate::root::{Root, Warning};
+use crate::rules::eval::{evaluate, Evaluation, Outcome, Section};
+use crate::rules::{Kind, RuleSet};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A support total at or above this, from a container OS that is not the identity (nor in its
+/// lineage), is reported as conflicting evidence.
+pub const CONFLICT_THRESHOLD: u32 = 50;
+
+/// Confidence of the general-purpose fallback: the os-release `ID` says what it is, and no
+/// container-OS rule claimed it.
+pub const FALLBACK_CONFIDENCE: u32 = 60;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Profile {
+    pub schema_version: u32,
+    pub os: Os,
+    pub identity: Identity,
+    pub platforms: Vec<Platform>,
+    pub components: Vec<Component>,
+    pub init: Init,
+    pub updates: Vec<facts::update::UpdateAgent>,
+    pub filesystem: Filesystem,
+    pub security: facts::security::Security,
+    pub runtimes: Vec<facts::runtimes::Runtime>,
+    pub environment: facts::environment::Environment,
+    pub kernel: facts::kernel::Kernel,
+    pub host: facts::host::Host,
+    pub warnings: Vec<Warning>,
+    /// Every rule's evaluation, for `--explain` (not part of the JSON contract).
+    #[serde(skip)]
+    pub explanation: Vec<RuleReport>,
+    /// The facts behind it all (for formats that want more than the contract).
+    #[serde(skip)]
+    pub facts: Facts,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Os {
+    pub id: Option<String>,
+    pub version_id: Option<String>,
+    pub name: Option<String>,
+    pub pretty_name: Option<String>,
+    pub variant_id: Option<String>,
+    pub id_like: Vec<String>,
+    pub source: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Identity {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub kind: &'static str,
+    pub container_os: bool,
+    pub confidence: u32,
+    pub evidence: Vec<Evidence>,
+    pub lineage: Vec<String>,
+    pub eol: Option<String>,
+    pub successor: Option<String>,
+    pub closest: Vec<Candidate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub signal: &'static str,
+    pub why: String,
+    pub condition: String,
+    pub weight: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    pub id: String,
+    pub confidence: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Platform {
+    pub id: String,
+    pub name: String,
+    pub role: Option<String>,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Component {
+    pub id: String,
+    pub name: String,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Init {
+    pub pid1: Pid1,
+    pub system: Option<&'static str>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Pid1 {
+    pub comm: Option<String>,
+    pub exe: Option<String>,
+    /// Why `exe` is null although PID 1 exists (reading it needs ptrace rights; EACCES is common).
+    pub exe_error: Option<String>,
+    pub cmdline: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Filesystem {
+    pub root_read_only: Option<bool>,
+    pub usr_read_only: Option<bool>,
+    pub ostree_booted: bool,
+}
+
+/// One rule's evaluation, owned, for `--explain`.
+#[derive(Clone, Debug)]
+pub struct RuleReport {
+    pub id: String,
+    pub kind: Kind,
+    pub candidate: bool,
+    pub score: u32,
+    pub role: Option<String>,
+    pub outcomes: Vec<Outcome>,
+}
+
+fn evidence_of(e: &Evaluation) -> Vec<Evidence> {
+    e.held()
+        .map(|o| Evidence {
+            signal: o.section.as_str(),
+            why: o.why.clone(),
+            condition: o.condition.clone(),
+            weight: o.weight,
+        })
+        .collect()
+}
+
+/// Probes `root`, matches `rules`, and builds the profile.
+pub fn build(root: &Root, rules: &RuleSet) -> Profile {
+    let facts = facts::collect(root, &rules.wanted());
+    let _span = tracing::debug_span!("match").entered();
+    let evaluations: Vec<Evaluation> = rules.rules.iter().map(|r| evaluate(r, &facts)).collect();
+    for e in &evaluations {
+        tracing::debug!(
+            rule = %e.rule.id,
+            candidate = e.candidate,
+            score = e.score,
+            "rule evaluated"
+        );
+    }
+
+    // The identity: the best OS candidate. Ties go to the rule with more require signals (the more
+    // specific claim), then to the id, so the answer never depends on file order.
+    let mut os_candidates: Vec<&Evaluation> = evaluations
+        .iter()
+        .filter(|e| e.candidate && e.rule.kind.is_os())
+        .collect();
+    os_candidates.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then(b.require_count().cmp(&a.require_count()))
+            .then(a.rule.id.cmp(&b.rule.id))
+    });
+    let winner = os_candidates.first().copied();
+    let mut warnings = Vec::new();
+    if os_candidates.len() > 1 {
+        let others: Vec<_> = os_candidates[1..]
+            .iter()
+            .map(|e| format!("{} ({})", e.rule.id, e.score))
+            .collect();
+        warnings.push(Warning::general(format!(
+            "more than one OS rule matched: chose {} ({}) over {}",
+            os_candidates[0].rule.id,
+            os_candidates[0].score,
+            others.join(", ")
+        )));
+    }
+
+    let os_release = &facts.os_release;
+    let identity = match winner {
+        Some(e) => Identity {
+            id: Some(e.rule.id.clone()),
+            name: Some(e.rule.name.clone()),
+            kind: e.rule.kind.as_str(),
+            container_os: e.rule.kind == Kind::ContainerOs,
+            confidence: e.score,
+            evidence: evidence_of(e),
+            lineage: e.rule.lineage.clone(),
+            eol: e.rule.eol.clone(),
+            successor: e.rule.successor.clone(),
+            closest: Vec::new(),
+        },
+        None => match os_release.get("ID").filter(|id| !id.is_empty()) {
+            Some(id) => Identity {
+                id: Some(id.to_string()),
+                name: os_release
+                    .get("NAME")
+                    .or(os_release.get("PRETTY_NAME"))
+                    .map(str::to_string),
+                kind: Kind::GeneralPurpose.as_str(),
+                container_os: false,
+                confidence: FALLBACK_CONFIDENCE,
+                evidence: vec![Evidence {
+                    signal: "fallback",
+                    why: "no container-OS rule matched; the os-release ID names the distribution"
+                        .into(),
+                    condition: format!(
+                        "{} ID = {id:?}",
+                        os_release.source.as_deref().unwrap_or("os-release")
+                    ),
+                    weight: FALLBACK_CONFIDENCE,
+                }],
+                lineage: os_release.id_like(),
+                eol: None,
+                successor: None,
+                closest: Vec::new(),
+            },
+            None => Identity {
+                id: None,
+                name: None,
+                kind: "unknown",
+                container_os: false,
+                confidence: 0,
+                evidence: Vec::new(),
+                lineage: Vec::new(),
+                eol: None,
+                successor: None,
+                closest: Vec::new(),
+            },
+        },
+    };
+    let mut identity = identity;
+    identity.closest = closest(&evaluations, identity.id.as_deref());
+
+    // Conflicting evidence: a container OS whose markers are strongly present although os-release
+    // (its require) says otherwise. Relatives in the identity's lineage are expected to leave traces
+    // (a Flatcar host keeps CoreOS compatibility links), so they are not conflicts.
+    let lineage = winner.map(|w| w.rule.lineage.clone()).unwrap_or_default();
+    for e in &evaluations {
+        if e.candidate
+            || e.rule.kind != Kind::ContainerOs
+            || e.support_score < CONFLICT_THRESHOLD
+            || Some(e.rule.id.as_str()) == identity.id.as_deref()
+            || lineage.contains(&e.rule.id)
+            || e.rule
+                .lineage
+                .iter()
+                .any(|l| Some(l.as_str()) == identity.id.as_deref())
+        {
+            continue;
+        }
+        let held: Vec<_> = e
+            .held()
+            .filter(|o| o.section == Section::Support)
+            .map(|o| o.condition.clone())
+            .collect();
+        warnings.push(Warning::general(format!(
+            "conflicting evidence: os-release says {}, but markers of {} are present ({})",
+            identity.id.as_deref().unwrap_or("nothing"),
+            e.rule.id,
+            held.join("; ")
+        )));
+    }
+
+    let platforms = evaluations
+        .iter()
+        .filter(|e| e.candidate && e.rule.kind == Kind::Platform)
+        .map(|e| Platform {
+            id: e.rule.id.clone(),
+            name: e.rule.name.clone(),
+            role: e.role.map(str::to_string),
+            evidence: evidence_of(e),
+        })
+        .collect();
+    let mut components: Vec<Component> = evaluations
+        .iter()
+        .filter(|e| e.candidate && e.rule.kind == Kind::Component)
+        .map(|e| Component {
+            id: e.rule.id.clone(),
+            name: e.rule.name.clone(),
+            evidence: evidence_of(e),
+        })
+        .collect();
+    components.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let explanation = evaluations
+        .iter()
+        .map(|e| RuleReport {
+            id: e.rule.id.clone(),
+            kind: e.rule.kind,
+            candidate: e.candidate,
+            score: e.score,
+            role: e.role.map(str::to_string),
+            outcomes: e.outcomes.clone(),
+        })
+        .collect();
+
+    let mut all_warnings = root.take_warnings();
+    for w in warnings {
+        if !all_warnings.contains(&w) {
+            all_warnings.push(w);
+        }
+    }
+
+    Profile {
+        schema_version: SCHEMA_VERSION,
+        os: Os {
+            id: os_release.get("ID").map(str::to_string),
+            version_id: os_release.get("VERSION_ID").map(str::to_string),
+            name: os_release.get("NAME").map(str::to_string),
+            pretty_name: os_release.get("PRETTY_NAME").map(str::to_string),
+            variant_id: os_release.get("VARIANT_ID").map(str::to_string),
+            id_like: os_release.id_like(),
+            source: os_release.source.clone(),
+        },
+        identity,
+        platforms,
+        components,
+        init: Init {
+            pid1: Pid1 {
+                comm: facts.pid1.comm.clone(),
+                exe: facts.pid1.exe.clone(),
+                exe_error: facts.pid1.exe_error.clone(),
+                cmdline: facts.pid1.cmdline.clone(),
+            },
+            system: facts.init,
+        },
+        updates: facts.updates.clone(),
+        filesystem: Filesystem {
+            root_read_only: facts.mounts.root_read_only,
+            usr_read_only: facts.mounts.usr_read_only,
+            ostree_booted: facts.ostree_booted,
+        },
+        security: facts.security.clone(),
+        runtimes: facts.runtimes.clone(),
+        environment: facts.environment.clone(),
+        kernel: facts.kernel.clone(),
+        host: facts.host.clone(),
+        warnings: all_warnings,
+        explanation,
+        facts,
+    }
+}
+
+/// The best OS rules other than the identity, by weight held, for "what was closest".
+fn closest(evaluations: &[Evaluation], identity: Option<&str>) -> Vec<Candidate> {
+    let mut others: Vec<_> = evaluations
+        .iter()
+        .filter(|e| e.rule.kind.is_os() && Some(e.rule.id.as_str()) != identity && e.score > 0)
+        .collect();
+    others.sort_by(|a, b| b.score.cmp(&a.score).then(a.rule.id.cmp(&b.rule.id)));
+    others
+        .into_iter()
+        .take(3)
+        .map(|e| Candidate {
+            id: e.rule.id.clone(),
+            confidence: e.score,
+        })
+        .collect()
+}

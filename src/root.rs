@@ -1,0 +1,790 @@
+//! The root being probed, and the only door through which hostprint reads anything.
+//!
+//! Every probe asks `Root` for a path relative to the root (`etc/os-release`, never `/etc/os-release`).
+//! Resolution has chroot semantics: symlinks, absolute ones and `..` included, resolve inside the root,
+//! so a recorded RancherOS tree whose `etc/os-release` points at `/usr/share/ros/os-release` reads the
+//! tree's own file and never the probing machine's. The kernel enforces this (`openat2` with
+//! `RESOLVE_IN_ROOT`); the `pathrs` crate wraps it and emulates it safely on kernels older than 5.6,
+//! which CoreOS, RancherOS and Atomic hosts still run.
+//!
+//! Other guarantees, all here so that no probe can forget them:
+//! - a path is resolved to an `O_PATH` handle and `fstat`ed first; only regular files are ever opened
+//!   for reading, so a FIFO, socket or device where a file was expected cannot block or misbehave;
+//! - reads are capped (the caller says how much a file may sensibly hold) and a longer file is reported
+//!   as truncated instead of being slurped;
+//! - absent (ENOENT/ENOTDIR), unreadable (EACCES, ELOOP, … with the reason) and wrong-kind stay distinct
+//!   outcomes, because only "absent" may trigger a fallback;
+//! - a recorded root may carry `.hostprint-manifest.toml` for what git cannot hold (sockets, FIFOs,
+//!   devices, files that were unreadable on the recorded host); it stands in for missing files only;
+//! - every access is journaled (path and outcome) for `--explain` and `hostprint record`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::{fstat, SFlag};
+use pathrs::flags::OpenFlags;
+use serde::{Deserialize, Serialize};
+
+/// Name of the manifest a recorded root carries at its top.
+pub const MANIFEST_FILE: &str = ".hostprint-manifest.toml";
+
+/// What a path is, as `lstat`/`stat` would say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Socket,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+}
+
+impl FileKind {
+    fn from_mode(mode: u32) -> FileKind {
+        match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFDIR => FileKind::Dir,
+            SFlag::S_IFLNK => FileKind::Symlink,
+            SFlag::S_IFSOCK => FileKind::Socket,
+            SFlag::S_IFIFO => FileKind::Fifo,
+            SFlag::S_IFCHR => FileKind::CharDevice,
+            SFlag::S_IFBLK => FileKind::BlockDevice,
+            _ => FileKind::File,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::File => "file",
+            FileKind::Dir => "directory",
+            FileKind::Symlink => "symlink",
+            FileKind::Socket => "socket",
+            FileKind::Fifo => "fifo",
+            FileKind::CharDevice => "char-device",
+            FileKind::BlockDevice => "block-device",
+        }
+    }
+}
+
+/// Why a path could not be used. `Absent` is the only outcome that justifies a fallback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// ENOENT, or a path component that is not a directory (ENOTDIR).
+    Absent,
+    /// It exists but could not be resolved or read; the reason names the errno in words.
+    Unreadable(String),
+    /// It exists but is not what the caller needs (a FIFO where a file was expected, …).
+    WrongKind(FileKind),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Absent => f.write_str("absent"),
+            Failure::Unreadable(reason) => write!(f, "unreadable: {reason}"),
+            Failure::WrongKind(kind) => write!(f, "is a {}, not a regular file", kind.as_str()),
+        }
+    }
+}
+
+/// The bytes of a file, capped.
+#[derive(Clone, Debug)]
+pub struct Content {
+    pub bytes: Vec<u8>,
+    /// The file held more than the cap; `bytes` is its beginning.
+    pub truncated: bool,
+}
+
+/// The text of a file: lossily decoded, with a note of what was lost.
+#[derive(Clone, Debug)]
+pub struct Text {
+    pub text: String,
+    pub truncated: bool,
+    /// Some bytes were not UTF-8 and were replaced by U+FFFD.
+    pub invalid_utf8: bool,
+}
+
+/// One access, as journaled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Access {
+    pub path: String,
+    pub op: Op,
+    /// `ok`, `absent`, `unreadable: …`, `is a fifo, …`, or the kind found by a stat.
+    pub outcome: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Read,
+    Stat,
+    Lstat,
+    Readlink,
+    List,
+}
+
+/// A warning about the root's content, for the profile.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Warning {
+    pub path: Option<String>,
+    pub message: String,
+}
+
+impl Warning {
+    pub fn at(path: &str, message: impl Into<String>) -> Warning {
+        Warning {
+            path: Some(path.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub fn general(message: impl Into<String>) -> Warning {
+        Warning {
+            path: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Errors opening the root itself: these end the run (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error("root {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("root {path}: not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("{path}:{line}: malformed manifest: {reason}")]
+    Manifest {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// What git cannot hold, recorded next to a tree.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Manifest {
+    #[serde(default, rename = "entry")]
+    pub entries: Vec<ManifestEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: ManifestKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ManifestKind {
+    Socket,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+    Unreadable,
+}
+
+/// A directory treated as `/`.
+pub struct Root {
+    dir: PathBuf,
+    handle: pathrs::Root,
+    live: bool,
+    manifest: BTreeMap<String, ManifestEntry>,
+    journal: RefCell<Vec<Access>>,
+    warnings: RefCell<Vec<Warning>>,
+}
+
+impl fmt::Debug for Root {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Root")
+            .field("dir", &self.dir)
+            .field("live", &self.live)
+            .finish()
+    }
+}
+
+impl Root {
+    /// Opens `dir` as the root. `/` (after resolving symlinks) is the live host, which enables the
+    /// few facts that do not come from files (uname, CPUID).
+    pub fn open(dir: &Path) -> Result<Root, RootError> {
+        let meta = std::fs::metadata(dir).map_err(|e| RootError::Open {
+            path: dir.to_path_buf(),
+            reason: describe_io(&e),
+        })?;
+        if !meta.is_dir() {
+            return Err(RootError::NotADirectory {
+                path: dir.to_path_buf(),
+            });
+        }
+        let handle = pathrs::Root::open(dir).map_err(|e| RootError::Open {
+            path: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let live = std::fs::canonicalize(dir)
+            .map(|p| p == Path::new("/"))
+            .unwrap_or(false);
+        let mut root = Root {
+            dir: dir.to_path_buf(),
+            handle,
+            live,
+            manifest: BTreeMap::new(),
+            journal: RefCell::new(Vec::new()),
+            warnings: RefCell::new(Vec::new()),
+        };
+        // A live host has no manifest: only recorded trees are allowed to claim sockets that git
+        // could not hold.
+        if !live {
+            root.load_manifest(dir)?;
+        }
+        Ok(root)
+    }
+
+    fn load_manifest(&mut self, dir: &Path) -> Result<(), RootError> {
+        let text = match self.read_text_quiet(MANIFEST_FILE, 1 << 20) {
+            Ok(t) => t.text,
+            Err(_) => return Ok(()),
+        };
+        let manifest: Manifest = toml::from_str(&text).map_err(|e| RootError::Manifest {
+            path: dir.join(MANIFEST_FILE),
+            line: e.span().map(|s| line_of(&text, s.start)).unwrap_or(0),
+            reason: e.message().to_string(),
+        })?;
+        for entry in manifest.entries {
+            let key = normalize(&entry.path);
+            self.manifest.insert(key, entry);
+        }
+        Ok(())
+    }
+
+    /// The directory as given on the command line.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when the root is the live `/` of the machine running hostprint.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// Everything read so far, in order.
+    pub fn journal(&self) -> Vec<Access> {
+        self.journal.borrow().clone()
+    }
+
+    /// Warnings about the root's content gathered by reads (unreadable, wrong kind, truncated, …).
+    pub fn take_warnings(&self) -> Vec<Warning> {
+        std::mem::take(&mut *self.warnings.borrow_mut())
+    }
+
+    /// Adds a warning found by a probe (a malformed line, a conflict).
+    pub fn warn(&self, warning: Warning) {
+        let mut warnings = self.warnings.borrow_mut();
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+
+    fn log(&self, path: &str, op: Op, outcome: impl Into<String>) {
+        self.journal.borrow_mut().push(Access {
+            path: path.to_string(),
+            op,
+            outcome: outcome.into(),
+        });
+    }
+
+    /// The kind of `path`, following symlinks inside the root.
+    pub fn stat(&self, path: &str) -> Result<FileKind, Failure> {
+        let result = self.kind_of(path, true);
+        self.log(path, Op::Stat, outcome_of(&result));
+        result
+    }
+
+    /// The kind of `path` itself (a trailing symlink is reported as a symlink).
+    pub fn lstat(&self, path: &str) -> Result<FileKind, Failure> {
+        let result = self.kind_of(path, false);
+        self.log(path, Op::Lstat, outcome_of(&result));
+        result
+    }
+
+    fn kind_of(&self, path: &str, follow: bool) -> Result<FileKind, Failure> {
+        let rel = normalize(path);
+        let resolved = if follow {
+            self.handle.resolve(&rel)
+        } else {
+            self.handle.resolve_nofollow(&rel)
+        };
+        match resolved {
+            Ok(handle) => match fstat(handle.as_fd()) {
+                Ok(st) => Ok(FileKind::from_mode(st.st_mode)),
+                Err(errno) => Err(Failure::Unreadable(errno.desc().to_lowercase())),
+            },
+            Err(e) => {
+                let failure = failure_of(&e);
+                match failure {
+                    Failure::Absent => self.from_manifest(&rel),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    /// A manifest entry standing in for an absent path. The literal path is tried first; then the
+    /// path with its parent resolved inside the root (so `var/run/docker.sock` finds an entry recorded
+    /// as `run/docker.sock` when `var/run -> ../run`).
+    fn from_manifest(&self, rel: &str) -> Result<FileKind, Failure> {
+        if self.manifest.is_empty() {
+            return Err(Failure::Absent);
+        }
+        let entry = self.manifest.get(rel).or_else(|| {
+            let canonical = self.canonical_rel(rel)?;
+            self.manifest.get(&canonical)
+        });
+        match entry {
+            None => Err(Failure::Absent),
+            Some(e) => match e.kind {
+                ManifestKind::Socket => Ok(FileKind::Socket),
+                ManifestKind::Fifo => Ok(FileKind::Fifo),
+                ManifestKind::CharDevice => Ok(FileKind::CharDevice),
+                ManifestKind::BlockDevice => Ok(FileKind::BlockDevice),
+                ManifestKind::Unreadable => Err(Failure::Unreadable(
+                    e.error
+                        .as_deref()
+                        .map(errno_words)
+                        .unwrap_or_else(|| "permission denied".to_string()),
+                )),
+            },
+        }
+    }
+
+    /// `rel` with its parent directory resolved inside the root, as a path relative to the root.
+    fn canonical_rel(&self, rel: &str) -> Option<String> {
+        let (parent, name) = match rel.rsplit_once('/') {
+            Some((p, n)) => (p, n),
+            None => return None,
+        };
+        let handle = self.handle.resolve(parent).ok()?;
+        let host = std::fs::read_link(format!("/proc/self/fd/{}", fd_number(&handle))).ok()?;
+        let top = std::fs::canonicalize(&self.dir).ok()?;
+        let inner = host.strip_prefix(&top).ok()?;
+        let mut out = inner.to_string_lossy().into_owned();
+        if !out.is_empty() {
+            out.push('/');
+        }
+        out.push_str(name);
+        Some(out)
+    }
+
+    /// Reads a regular file, at most `cap` bytes. Warns (in the profile) about anything but success
+    /// or absence, so that every probe reports bad input the same way.
+    pub fn read(&self, path: &str, cap: usize) -> Result<Content, Failure> {
+        let result = self.read_inner(path, cap);
+        self.log(path, Op::Read, outcome_of(&result));
+        match &result {
+            Ok(c) if c.truncated => self.warn(Warning::at(
+                path,
+                format!("larger than {cap} bytes; only the first {cap} were read"),
+            )),
+            Err(Failure::Absent) | Ok(_) => {}
+            Err(f) => self.warn(Warning::at(path, f.to_string())),
+        }
+        result
+    }
+
+    /// Like [`Root::read`], decoded as text. Invalid UTF-8 is replaced and warned about.
+    pub fn read_text(&self, path: &str, cap: usize) -> Result<Text, Failure> {
+        let content = self.read(path, cap)?;
+        let text = decode(content);
+        if text.invalid_utf8 {
+            self.warn(Warning::at(
+                path,
+                "not valid UTF-8; invalid bytes were replaced",
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Reads text without warnings, for files whose absence or failure is itself the fact (the
+    /// manifest, PID 1's files on a host that hides them).
+    pub fn read_text_quiet(&self, path: &str, cap: usize) -> Result<Text, Failure> {
+        let result = self.read_inner(path, cap);
+        self.log(path, Op::Read, outcome_of(&result));
+        result.map(decode)
+    }
+
+    fn read_inner(&self, path: &str, cap: usize) -> Result<Content, Failure> {
+        let rel = normalize(path);
+        let handle = match self.handle.resolve(&rel) {
+            Ok(h) => h,
+            Err(e) => {
+                return match failure_of(&e) {
+                    // A manifest entry for a missing file says what it was on the recorded host.
+                    Failure::Absent => match self.from_manifest(&rel) {
+                        Ok(kind) => Err(Failure::WrongKind(kind)),
+                        Err(f) => Err(f),
+                    },
+                    other => Err(other),
+                };
+            }
+        };
+        let kind = match fstat(handle.as_fd()) {
+            Ok(st) => FileKind::from_mode(st.st_mode),
+            Err(errno) => return Err(Failure::Unreadable(errno.desc().to_lowercase())),
+        };
+        if kind != FileKind::File {
+            return Err(Failure::WrongKind(kind));
+        }
+        // O_NONBLOCK is belt and braces: the fstat above already refused FIFOs, and reopening goes
+        // through the same inode, so a swap between the two cannot hand us a FIFO.
+        let file = handle
+            .reopen(OpenFlags::O_RDONLY | OpenFlags::O_NONBLOCK | OpenFlags::O_CLOEXEC)
+            .map_err(|e| failure_of(&e))?;
+        let mut bytes = Vec::with_capacity(cap.min(16 * 1024));
+        let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::Unreadable(describe_io(&e)))?;
+        let truncated = bytes.len() > cap;
+        bytes.truncate(cap);
+        Ok(Content { bytes, truncated })
+    }
+
+    /// The target text of a symlink (not resolved; it is a fact, not a path to follow).
+    pub fn readlink(&self, path: &str) -> Result<String, Failure> {
+        let rel = normalize(path);
+        let result = match self.handle.readlink(&rel) {
+            Ok(target) => Ok(target.to_string_lossy().into_owned()),
+            Err(e) => match failure_of(&e) {
+                Failure::Absent => match self.from_manifest(&rel) {
+                    Ok(kind) => Err(Failure::WrongKind(kind)),
+                    Err(f) => Err(f),
+                },
+                // readlinkat on a non-symlink is EINVAL: say what it is instead.
+                Failure::Unreadable(reason) if reason.contains("invalid argument") => {
+                    match self.kind_of(&rel, false) {
+                        Ok(kind) => Err(Failure::WrongKind(kind)),
+                        Err(f) => Err(f),
+                    }
+                }
+                other => Err(other),
+            },
+        };
+        self.log(path, Op::Readlink, outcome_of(&result));
+        result
+    }
+
+    /// Names in a directory, sorted, at most `max` (more are dropped with a warning).
+    pub fn list(&self, path: &str, max: usize) -> Result<Vec<String>, Failure> {
+        let result = self.list_inner(path, max);
+        self.log(path, Op::List, outcome_of(&result));
+        result
+    }
+
+    fn list_inner(&self, path: &str, max: usize) -> Result<Vec<String>, Failure> {
+        let rel = normalize(path);
+        let handle = self.handle.resolve(&rel).map_err(|e| failure_of(&e))?;
+        let kind = fstat(handle.as_fd())
+            .map(|st| FileKind::from_mode(st.st_mode))
+            .map_err(|errno| Failure::Unreadable(errno.desc().to_lowercase()))?;
+        if kind != FileKind::Dir {
+            return Err(Failure::WrongKind(kind));
+        }
+        let dir = handle
+            .reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY | OpenFlags::O_CLOEXEC)
+            .map_err(|e| failure_of(&e))?;
+        let mut dir = nix::dir::Dir::from_fd(dir.into())
+            .map_err(|errno| Failure::Unreadable(errno.desc().to_lowercase()))?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.map_err(|errno| Failure::Unreadable(errno.desc().to_lowercase()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
+            if names.len() == max {
+                self.warn(Warning::at(
+                    path,
+                    format!("more than {max} entries; the rest were not looked at"),
+                ));
+                break;
+            }
+            names.push(name);
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+fn fd_number(handle: &impl AsFd) -> i32 {
+    use std::os::fd::AsRawFd;
+    handle.as_fd().as_raw_fd()
+}
+
+/// `/etc/os-release`, `etc/os-release` and `./etc//os-release` all name the same place.
+pub fn normalize(path: &str) -> String {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn decode(content: Content) -> Text {
+    match String::from_utf8(content.bytes) {
+        Ok(text) => Text {
+            text,
+            truncated: content.truncated,
+            invalid_utf8: false,
+        },
+        Err(e) => Text {
+            text: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            truncated: content.truncated,
+            invalid_utf8: true,
+        },
+    }
+}
+
+fn failure_of(e: &pathrs::error::Error) -> Failure {
+    use pathrs::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::OsError(Some(code)) if code == libc::ENOENT || code == libc::ENOTDIR => {
+            Failure::Absent
+        }
+        ErrorKind::OsError(Some(code)) => Failure::Unreadable(errno_text(code)),
+        ErrorKind::SafetyViolation => Failure::Unreadable(format!("refused to resolve: {e}")),
+        _ => Failure::Unreadable(e.to_string()),
+    }
+}
+
+fn errno_text(code: i32) -> String {
+    let words = nix::errno::Errno::from_raw(code).desc().to_lowercase();
+    match code {
+        libc::ELOOP => "too many levels of symbolic links (a symlink loop?)".to_string(),
+        _ => words,
+    }
+}
+
+/// `EACCES` (as written in a manifest) in words.
+fn errno_words(name: &str) -> String {
+    let code = match name {
+        "EACCES" => libc::EACCES,
+        "EPERM" => libc::EPERM,
+        "ELOOP" => libc::ELOOP,
+        "EIO" => libc::EIO,
+        _ => return name.to_string(),
+    };
+    errno_text(code)
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => errno_text(code),
+        None => e.to_string(),
+    }
+}
+
+fn outcome_of<T: OutcomeKind>(result: &Result<T, Failure>) -> String {
+    match result {
+        Ok(v) => v.describe(),
+        Err(f) => f.to_string(),
+    }
+}
+
+trait OutcomeKind {
+    fn describe(&self) -> String;
+}
+
+impl OutcomeKind for FileKind {
+    fn describe(&self) -> String {
+        self.as_str().to_string()
+    }
+}
+
+impl OutcomeKind for Content {
+    fn describe(&self) -> String {
+        if self.truncated {
+            "ok (truncated)".to_string()
+        } else {
+            "ok".to_string()
+        }
+    }
+}
+
+impl OutcomeKind for String {
+    fn describe(&self) -> String {
+        "ok".to_string()
+    }
+}
+
+impl OutcomeKind for Vec<String> {
+    fn describe(&self) -> String {
+        "ok".to_string()
+    }
+}
+
+/// 1-based line number of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("usr/lib/os-release"), "ID=inside\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn absolute_symlink_resolves_inside_the_root() {
+        let dir = tree();
+        symlink("/usr/lib/os-release", dir.path().join("etc/os-release")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let text = root.read_text("etc/os-release", 1024).unwrap();
+        assert_eq!(text.text, "ID=inside\n");
+    }
+
+    #[test]
+    fn dotdot_cannot_climb_out() {
+        let dir = tree();
+        symlink(
+            "../../../../../../../usr/lib/os-release",
+            dir.path().join("etc/os-release"),
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(
+            root.read_text("etc/os-release", 1024).unwrap().text,
+            "ID=inside\n"
+        );
+        assert_eq!(
+            root.read_text("../../../usr/lib/os-release", 1024)
+                .unwrap()
+                .text,
+            "ID=inside\n"
+        );
+    }
+
+    #[test]
+    fn absent_unreadable_and_wrong_kind_stay_apart() {
+        let dir = tree();
+        symlink("loop-b", dir.path().join("etc/loop-a")).unwrap();
+        symlink("loop-a", dir.path().join("etc/loop-b")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(root.read("etc/missing", 10).unwrap_err(), Failure::Absent);
+        assert_eq!(
+            root.read("etc/os-release/x", 10).unwrap_err(),
+            Failure::Absent
+        );
+        assert!(matches!(
+            root.read("etc/loop-a", 10).unwrap_err(),
+            Failure::Unreadable(r) if r.contains("symbolic links")
+        ));
+        assert_eq!(
+            root.read("etc", 10).unwrap_err(),
+            Failure::WrongKind(FileKind::Dir)
+        );
+    }
+
+    #[test]
+    fn fifo_is_never_opened() {
+        let dir = tree();
+        nix::unistd::mkfifo(
+            &dir.path().join("etc/os-release"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(
+            root.read("etc/os-release", 10).unwrap_err(),
+            Failure::WrongKind(FileKind::Fifo)
+        );
+        assert_eq!(root.take_warnings().len(), 1);
+    }
+
+    #[test]
+    fn reads_are_capped() {
+        let dir = tree();
+        std::fs::write(dir.path().join("etc/big"), vec![b'a'; 5000]).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let c = root.read("etc/big", 100).unwrap();
+        assert_eq!(c.bytes.len(), 100);
+        assert!(c.truncated);
+    }
+
+    #[test]
+    fn manifest_stands_in_for_sockets_through_symlinked_parents() {
+        let dir = tree();
+        std::fs::create_dir_all(dir.path().join("run")).unwrap();
+        std::fs::create_dir_all(dir.path().join("var")).unwrap();
+        symlink("../run", dir.path().join("var/run")).unwrap();
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "[[entry]]\npath = \"run/docker.sock\"\ntype = \"socket\"\n\n[[entry]]\npath = \"etc/shadow\"\ntype = \"unreadable\"\nerror = \"EACCES\"\n",
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(root.stat("run/docker.sock"), Ok(FileKind::Socket));
+        assert_eq!(root.stat("var/run/docker.sock"), Ok(FileKind::Socket));
+        assert!(matches!(
+            root.read("etc/shadow", 10),
+            Err(Failure::Unreadable(r)) if r.contains("permission")
+        ));
+    }
+
+    #[test]
+    fn bad_manifest_names_its_line() {
+        let dir = tree();
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "[[entry]]\npath = \"x\"\ntype = \"teapot\"\n",
+        )
+        .unwrap();
+        match Root::open(dir.path()) {
+            Err(RootError::Manifest { line, .. }) => assert_eq!(line, 3),
+            other => panic!("expected a manifest error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_root_and_file_root_are_errors() {
+        let dir = tree();
+        assert!(matches!(
+            Root::open(&dir.path().join("nope")),
+            Err(RootError::Open { .. })
+        ));
+        assert!(matches!(
+            Root::open(&dir.path().join("usr/lib/os-release")),
+            Err(RootError::NotADirectory { .. })
+        ));
+    }
+
+    #[test]
+    fn readlink_reports_targets_and_non_links() {
+        let dir = tree();
+        symlink("pid:[4026531836]", dir.path().join("etc/ns")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(root.readlink("etc/ns").unwrap(), "pid:[4026531836]");
+        assert_eq!(
+            root.readlink("usr/lib/os-release").unwrap_err(),
+            Failure::WrongKind(FileKind::File)
+        );
+        assert_eq!(root.readlink("etc/nope").unwrap_err(), Failure::Absent);
+    }
+}
