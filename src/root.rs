@@ -329,7 +329,7 @@ impl Root {
             Err(e) => {
                 let failure = failure_of(&e);
                 match failure {
-                    Failure::Absent => self.from_manifest(&rel),
+                    Failure::Absent => self.manifest_entry(&rel),
                     other => Err(other),
                 }
             }
@@ -339,7 +339,7 @@ impl Root {
     /// A manifest entry standing in for an absent path. The literal path is tried first; then the
     /// path with its parent resolved inside the root (so `var/run/docker.sock` finds an entry recorded
     /// as `run/docker.sock` when `var/run -> ../run`).
-    fn from_manifest(&self, rel: &str) -> Result<FileKind, Failure> {
+    fn manifest_entry(&self, rel: &str) -> Result<FileKind, Failure> {
         if self.manifest.is_empty() {
             return Err(Failure::Absent);
         }
@@ -426,7 +426,7 @@ impl Root {
             Err(e) => {
                 return match failure_of(&e) {
                     // A manifest entry for a missing file says what it was on the recorded host.
-                    Failure::Absent => match self.from_manifest(&rel) {
+                    Failure::Absent => match self.manifest_entry(&rel) {
                         Ok(kind) => Err(Failure::WrongKind(kind)),
                         Err(f) => Err(f),
                     },
@@ -462,7 +462,7 @@ impl Root {
         let result = match self.handle.readlink(&rel) {
             Ok(target) => Ok(target.to_string_lossy().into_owned()),
             Err(e) => match failure_of(&e) {
-                Failure::Absent => match self.from_manifest(&rel) {
+                Failure::Absent => match self.manifest_entry(&rel) {
                     Ok(kind) => Err(Failure::WrongKind(kind)),
                     Err(f) => Err(f),
                 },
