@@ -24,7 +24,8 @@
 //! filesystem      { root_read_only, usr_read_only, ostree_booted }
 //! security        { selinux { enabled, mode, config_mode, policy }, apparmor { enabled } }
 //! runtimes[]      { id, socket }
-//! environment     { container, virtualization, cgroup }    systemd-detect-virt vocabulary
+//! environment     { container, virtualization, cgroup }    systemd-detect-virt vocabulary;
+//!                   virtualization null when the root holds no evidence
 //! kernel          { release, cmdline[] }
 //! host            { hostname, architecture, cpus, memory_bytes }
 //! warnings[]      { path, message }

@@ -26,7 +26,9 @@ pub const CGROUP_INIT_INO: u64 = 4026531835;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Environment {
     pub container: String,
-    pub virtualization: String,
+    /// `None` when the root holds no evidence either way (a recorded tree without `proc/cpuinfo`,
+    /// DMI or `sys/hypervisor`): unknown is not "none".
+    pub virtualization: Option<String>,
     /// `v1`, `v2` or `hybrid` (from the mount table).
     pub cgroup: Option<&'static str>,
     /// What decided `container` and `virtualization`, for --explain.
@@ -136,10 +138,10 @@ pub fn probe(root: &Root, cpuinfo: Option<&str>, cgroup: Option<&'static str>) -
     }
 }
 
-fn virtualization(root: &Root, cpuinfo: Option<&str>) -> (String, String) {
+fn virtualization(root: &Root, cpuinfo: Option<&str>) -> (Option<String>, String) {
     if root.is_live() {
         if let Some((id, vendor)) = cpuid_hypervisor() {
-            return (id, format!("CPUID hypervisor leaf: {vendor:?}"));
+            return (Some(id), format!("CPUID hypervisor leaf: {vendor:?}"));
         }
     }
     for path in [
@@ -150,27 +152,30 @@ fn virtualization(root: &Root, cpuinfo: Option<&str>) -> (String, String) {
     ] {
         if let Ok(t) = root.read_text_quiet(path, 256) {
             if let Some(id) = dmi_vendor(t.text.trim()) {
-                return (id.into(), format!("{path} is {:?}", t.text.trim()));
+                return (Some(id.into()), format!("{path} is {:?}", t.text.trim()));
             }
         }
     }
     if let Ok(t) = root.read_text_quiet("sys/hypervisor/type", 64) {
         if t.text.trim() == "xen" {
-            return ("xen".into(), "sys/hypervisor/type is xen".into());
+            return (Some("xen".into()), "sys/hypervisor/type is xen".into());
         }
     }
     if let Some(text) = cpuinfo {
         if has_hypervisor_flag(text) {
             return (
-                "vm-other".into(),
+                Some("vm-other".into()),
                 "proc/cpuinfo has the hypervisor flag".into(),
             );
         }
-        return ("none".into(), "no hypervisor evidence".into());
+        return (
+            Some("none".into()),
+            "no hypervisor evidence in proc/cpuinfo".into(),
+        );
     }
     (
-        "none".into(),
-        "no hypervisor evidence (no proc/cpuinfo)".into(),
+        None,
+        "virtualization unknown: no proc/cpuinfo, DMI or sys/hypervisor in the root".into(),
     )
 }
 

@@ -113,8 +113,12 @@ fn probe_path(root: &Root, path: &str) -> PathFact {
 
 /// Runs a probe; a panic becomes a warning and the probe's default value.
 fn guarded<T: Default>(root: &Root, name: &str, probe: impl FnOnce() -> T) -> T {
+    let _span = tracing::debug_span!("probe", name).entered();
     match catch_unwind(AssertUnwindSafe(probe)) {
-        Ok(v) => v,
+        Ok(v) => {
+            tracing::debug!("done");
+            v
+        }
         Err(_) => {
             root.warn(Warning::general(format!(
                 "the {name} probe failed unexpectedly; its facts are missing (please report this)"

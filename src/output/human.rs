@@ -220,7 +220,8 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
         "environment",
         &format!(
             "container {}, virtualization {}",
-            p.environment.container, p.environment.virtualization
+            p.environment.container,
+            or_unknown(p.environment.virtualization.as_deref())
         ),
     );
     let h = &p.host;
