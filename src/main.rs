@@ -119,24 +119,48 @@ fn fingerprints(cli: &Cli, check: Option<&std::path::Path>) -> Result<(), Failur
     let set = rules(cli)?;
     let mut rows: Vec<_> = set.rules.iter().collect();
     rows.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.id.cmp(&b.id)));
-    let mut out = format!(
-        "{:<20} {:<18} {:<34} {:<24} {:<11} {}\n",
-        "ID", "KIND", "NAME", "LINEAGE", "EOL", "SUCCESSOR"
+    let table: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.id.clone(),
+                r.kind.as_str().to_string(),
+                r.name.clone(),
+                if r.lineage.is_empty() {
+                    "-".to_string()
+                } else {
+                    r.lineage.join(",")
+                },
+                r.eol.clone().unwrap_or_else(|| "-".into()),
+                r.successor.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let out = columns(
+        ["ID", "KIND", "NAME", "LINEAGE", "EOL", "SUCCESSOR"].map(String::from),
+        &table,
     );
-    for r in rows {
-        out.push_str(&format!(
-            "{:<20} {:<18} {:<34} {:<24} {:<11} {}\n",
-            r.id,
-            r.kind.as_str(),
-            r.name,
-            if r.lineage.is_empty() {
-                "-".to_string()
-            } else {
-                r.lineage.join(",")
-            },
-            r.eol.as_deref().unwrap_or("-"),
-            r.successor.as_deref().unwrap_or("-"),
-        ));
-    }
     write_stdout(&out).map_err(Failure::Run)
+}
+
+/// Left-aligned columns, each as wide as its widest cell (names such as "Red Hat Enterprise Linux
+/// Atomic Host" would break fixed widths).
+fn columns<const N: usize>(header: [String; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

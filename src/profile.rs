@@ -320,8 +320,16 @@ pub fn build(root: &Root, rules: &RuleSet) -> Profile {
         .collect();
     components.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let explanation = evaluations
-        .iter()
+    // Matched rules first, then the nearest misses: the first screen of --explain is the useful one.
+    let mut ranked: Vec<&Evaluation> = evaluations.iter().collect();
+    ranked.sort_by(|a, b| {
+        b.candidate
+            .cmp(&a.candidate)
+            .then(b.score.cmp(&a.score))
+            .then(a.rule.id.cmp(&b.rule.id))
+    });
+    let explanation = ranked
+        .into_iter()
         .map(|e| RuleReport {
             id: e.rule.id.clone(),
             kind: e.rule.kind,
