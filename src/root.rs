@@ -197,6 +197,7 @@ pub struct Root {
     dir: PathBuf,
     handle: pathrs::Root,
     live: bool,
+    same_kernel: bool,
     manifest: BTreeMap<String, ManifestEntry>,
     journal: RefCell<Vec<Access>>,
     warnings: RefCell<Vec<Warning>>,
@@ -235,6 +236,7 @@ impl Root {
             dir: dir.to_path_buf(),
             handle,
             live,
+            same_kernel: live,
             manifest: BTreeMap::new(),
             journal: RefCell::new(Vec::new()),
             warnings: RefCell::new(Vec::new()),
@@ -243,8 +245,22 @@ impl Root {
         // could not hold.
         if !live {
             root.load_manifest(dir)?;
+            root.same_kernel = root.shares_our_kernel();
         }
         Ok(root)
+    }
+
+    /// A host mounted at `/host` (a DaemonSet) runs on the kernel and hardware hostprint runs on: its
+    /// `proc/sys/kernel/random/boot_id` is ours. Then machine-level facts that come from an instruction
+    /// or a syscall (CPUID, `uname`) describe it too. Our own boot id is read directly: it is a fact
+    /// about the probing process, not about the root, and it is never reported.
+    fn shares_our_kernel(&self) -> bool {
+        const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
+        let Ok(theirs) = self.read_text_quiet(BOOT_ID, 64) else {
+            return false;
+        };
+        let ours = std::fs::read_to_string(Path::new("/").join(BOOT_ID)).unwrap_or_default();
+        !ours.trim().is_empty() && ours.trim() == theirs.text.trim()
     }
 
     fn load_manifest(&mut self, dir: &Path) -> Result<(), RootError> {
@@ -272,6 +288,12 @@ impl Root {
     /// True when the root is the live `/` of the machine running hostprint.
     pub fn is_live(&self) -> bool {
         self.live
+    }
+
+    /// True when the root runs on the same kernel as hostprint (`/`, or a mounted live host), so
+    /// CPUID and `uname` describe it.
+    pub fn same_kernel(&self) -> bool {
+        self.same_kernel
     }
 
     /// Everything read so far, in order.

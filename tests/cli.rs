@@ -224,3 +224,34 @@ fn live_profile_agrees_with_an_independent_read() {
     }
     assert!(Path::new("/").is_dir());
 }
+
+/// A host mounted elsewhere (as in a DaemonSet) that shares our kernel gets the machine-level facts
+/// (CPUID virtualization, architecture) a live run gets.
+#[test]
+fn mounted_live_host_gets_machine_facts() {
+    let live = hostprint(&["--format", "json"]);
+    let live: serde_json::Value = serde_json::from_slice(&live.stdout).unwrap();
+    let Ok(boot_id) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") else {
+        eprintln!("skipped: no /proc/sys/kernel/random/boot_id here");
+        return;
+    };
+    let host = tree(&[
+        ("etc/os-release", "ID=debian\n"),
+        ("proc/sys/kernel/random/boot_id", &boot_id),
+    ]);
+    let o = hostprint(&["--root", host.path().to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["host"]["architecture"], live["host"]["architecture"]);
+    // A different boot id is a recording of some other machine: no CPUID, no uname.
+    let other = tree(&[
+        ("etc/os-release", "ID=debian\n"),
+        (
+            "proc/sys/kernel/random/boot_id",
+            "00000000-0000-0000-0000-000000000000\n",
+        ),
+    ]);
+    let o = hostprint(&["--root", other.path().to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["host"]["architecture"], serde_json::Value::Null);
+    assert_eq!(v["environment"]["virtualization"], serde_json::Value::Null);
+}

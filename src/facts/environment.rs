@@ -139,7 +139,7 @@ pub fn probe(root: &Root, cpuinfo: Option<&str>, cgroup: Option<&'static str>) -
 }
 
 fn virtualization(root: &Root, cpuinfo: Option<&str>) -> (Option<String>, String) {
-    if root.is_live() {
+    if root.same_kernel() {
         if let Some((id, vendor)) = cpuid_hypervisor() {
             return (Some(id), format!("CPUID hypervisor leaf: {vendor:?}"));
         }

@@ -24,7 +24,7 @@ pub fn probe(root: &Root, cpuinfo: Option<&str>) -> Host {
                 .map(|t| t.text.trim().to_string())
                 .filter(|s| !s.is_empty())
         });
-    let architecture = if root.is_live() {
+    let architecture = if root.same_kernel() {
         nix::sys::utsname::uname()
             .ok()
             .map(|u| u.machine().to_string_lossy().into_owned())

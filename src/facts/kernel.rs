@@ -36,7 +36,7 @@ impl Kernel {
 pub fn probe(root: &Root) -> Kernel {
     let release = match root.read_text("proc/sys/kernel/osrelease", 4096) {
         Ok(t) => Some(t.text.trim().to_string()).filter(|s| !s.is_empty()),
-        Err(_) if root.is_live() => nix::sys::utsname::uname()
+        Err(_) if root.same_kernel() => nix::sys::utsname::uname()
             .ok()
             .map(|u| u.release().to_string_lossy().into_owned()),
         Err(_) => None,
