@@ -88,8 +88,7 @@ fn serving<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
     mounts
         .iter()
         .filter(covers)
-        .filter(|m| m.mount_point.len() == longest)
-        .last()
+        .rfind(|m| m.mount_point.len() == longest)
 }
 
 pub fn summarize(mounts: &[Mount]) -> Mounts {
