@@ -599,4 +599,42 @@ mod tests {
             real.join("a/b")
         );
     }
+
+    #[test]
+    fn listed_names_become_placeholders_and_stat_only_files_stay_empty() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("etc/units")).unwrap();
+        for (name, body) in [
+            ("a.service", "x"),
+            ("b.service", "y"),
+            ("read.conf", "kept"),
+        ] {
+            std::fs::write(src.path().join("etc/units").join(name), body).unwrap();
+        }
+        let root = Root::open(src.path()).unwrap().capture();
+        root.list("etc/units", 10).unwrap();
+        root.stat("etc/units/a.service").unwrap();
+        root.read("etc/units/read.conf", 100).unwrap();
+        let plan = Plan::new(&root, &root.journal(), &root.captured());
+        let out = tempfile::tempdir().unwrap();
+        let summary = plan.write(&out.path().join("rec")).unwrap();
+        let units = out.path().join("rec/etc/units");
+        assert_eq!(
+            std::fs::read_to_string(units.join("read.conf")).unwrap(),
+            "kept"
+        );
+        assert_eq!(
+            std::fs::read_to_string(units.join("a.service")).unwrap(),
+            ""
+        );
+        assert_eq!(
+            std::fs::read_to_string(units.join("b.service")).unwrap(),
+            ""
+        );
+        assert_eq!(
+            summary.placeholders, 1,
+            "b.service only; the others were written as files"
+        );
+        assert_eq!(summary.files, 2);
+    }
 }
