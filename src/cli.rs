@@ -60,6 +60,14 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         check: Option<PathBuf>,
     },
+    /// Copy what the probes read from --root into DIR (never secrets), plus a manifest of what git
+    /// cannot hold, so that `hostprint --root DIR` replays the same profile. DIR must be new or
+    /// empty.
+    Record {
+        /// Where to write the recorded root.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -8,5 +8,6 @@ pub mod cli;
 pub mod facts;
 pub mod output;
 pub mod profile;
+pub mod record;
 pub mod root;
 pub mod rules;

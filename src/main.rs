@@ -76,6 +76,7 @@ fn rules(cli: &Cli) -> Result<RuleSet, Failure> {
 fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Some(Command::Fingerprints { check }) => fingerprints(cli, check.as_deref()),
+        Some(Command::Record { dir }) => record(cli, dir),
         None => probe(cli),
     }
 }
@@ -108,6 +109,21 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(e).context("writing to stdout"),
     }
+}
+
+/// `hostprint record DIR`: probe --root as a normal run does and copy what was read into DIR.
+fn record(cli: &Cli, dir: &std::path::Path) -> Result<(), Failure> {
+    let set = rules(cli)?;
+    let summary = hostprint::record::record(&cli.root, &set, dir)
+        .with_context(|| format!("record {} into {}", cli.root.display(), dir.display()))
+        .map_err(Failure::Run)?;
+    let text = format!(
+        "recorded {} into {}\n{summary}replay: hostprint --root {}\n",
+        cli.root.display(),
+        dir.display(),
+        dir.display()
+    );
+    write_stdout(&text).map_err(Failure::Run)
 }
 
 fn fingerprints(cli: &Cli, check: Option<&std::path::Path>) -> Result<(), Failure> {

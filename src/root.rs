@@ -16,10 +16,13 @@
 //!   outcomes, because only "absent" may trigger a fallback;
 //! - a recorded root may carry `.hostprint-manifest.toml` for what git cannot hold (sockets, FIFOs,
 //!   devices, files that were unreadable on the recorded host); it stands in for missing files only;
-//! - every access is journaled (path and outcome) for `--explain` and `hostprint record`.
+//! - every access is journaled (path and outcome) for `--explain` and `hostprint record`;
+//! - for `hostprint record`, a root opened with [`Root::capture`] also keeps the bytes each read
+//!   returned and the names each listing returned, and [`Root::trace`] walks a path one component
+//!   at a time to show the symlinks a single kernel resolution hides.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -28,6 +31,9 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::{fstat, SFlag};
 use pathrs::flags::OpenFlags;
 use serde::{Deserialize, Serialize};
+
+/// The running kernel's boot id: equal in two roots means one running machine.
+const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
 
 /// Name of the manifest a recorded root carries at its top.
 pub const MANIFEST_FILE: &str = ".hostprint-manifest.toml";
@@ -192,6 +198,47 @@ pub enum ManifestKind {
     Unreadable,
 }
 
+/// What the probes saw, kept for `hostprint record` (see [`Root::capture`]).
+#[derive(Clone, Debug, Default)]
+pub struct Captured {
+    /// Normalized path as read → the bytes the read returned, up to the cap plus one byte: a file
+    /// longer than the cap keeps that extra byte, so a replay finds it too long exactly as the probe
+    /// did. A path read with several caps keeps the longest read.
+    pub reads: BTreeMap<String, Vec<u8>>,
+    /// Normalized path as listed → the names the listing returned.
+    pub lists: BTreeMap<String, Vec<String>>,
+}
+
+/// One step of a path's resolution, as [`Root::trace`] reports it. Paths are relative to the root
+/// and canonical: every directory above them is a real directory, never a symlink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A directory passed through or ended on.
+    Dir(String),
+    /// A symlink met on the way (or ended on), with its target text.
+    Link { path: String, target: String },
+    /// The regular file the path ends on.
+    File(String),
+    /// What git cannot hold: a socket, FIFO or device; a component that could not be resolved or a
+    /// file that could not be opened (`unreadable` with the errno's name); or the manifest entry a
+    /// recorded root has for the path.
+    Entry(ManifestEntry),
+}
+
+/// What [`Root::trace`] does with the last component, matching the operation being retraced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Last {
+    /// `lstat`, `readlink`: a trailing symlink is the answer.
+    Keep,
+    /// `stat`, `list`: a trailing symlink is followed.
+    Follow,
+    /// `read`: followed, and a regular file is opened too, so a permission error shows.
+    Open,
+}
+
+/// The kernel's MAXSYMLINKS: more links than this in one resolution is ELOOP.
+const MAX_LINKS: usize = 40;
+
 /// A directory treated as `/`.
 pub struct Root {
     dir: PathBuf,
@@ -201,6 +248,8 @@ pub struct Root {
     manifest: BTreeMap<String, ManifestEntry>,
     journal: RefCell<Vec<Access>>,
     warnings: RefCell<Vec<Warning>>,
+    /// `Some` only for `hostprint record`: a normal run keeps no file contents.
+    captured: Option<RefCell<Captured>>,
 }
 
 impl fmt::Debug for Root {
@@ -240,13 +289,16 @@ impl Root {
             manifest: BTreeMap::new(),
             journal: RefCell::new(Vec::new()),
             warnings: RefCell::new(Vec::new()),
+            captured: None,
         };
         // A live host has no manifest: only recorded trees are allowed to claim sockets that git
         // could not hold.
         if !live {
             root.load_manifest(dir)?;
-            root.same_kernel = root.shares_our_kernel();
         }
+        // Read on the live root too, so that `hostprint record` captures it and a replay on the same
+        // running machine knows it is one.
+        root.same_kernel = root.shares_our_kernel() || live;
         Ok(root)
     }
 
@@ -255,7 +307,6 @@ impl Root {
     /// or a syscall (CPUID, `uname`) describe it too. Our own boot id is read directly: it is a fact
     /// about the probing process, not about the root, and it is never reported.
     fn shares_our_kernel(&self) -> bool {
-        const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
         let Ok(theirs) = self.read_text_quiet(BOOT_ID, 64) else {
             return false;
         };
@@ -299,6 +350,24 @@ impl Root {
     /// Everything read so far, in order.
     pub fn journal(&self) -> Vec<Access> {
         self.journal.borrow().clone()
+    }
+
+    /// From now on, keeps what reads and listings return (for `hostprint record`, which must copy
+    /// the bytes the probes saw, not a second read that a changing `proc/` would answer differently).
+    pub fn capture(mut self) -> Root {
+        self.captured = Some(RefCell::new(Captured::default()));
+        // Opening read the boot id before capture began; read it again so the recording carries it
+        // and a replay on the same running machine is recognised as such.
+        let _ = self.read_text_quiet(BOOT_ID, 64);
+        self
+    }
+
+    /// What was captured since [`Root::capture`] (empty when it was not called).
+    pub fn captured(&self) -> Captured {
+        self.captured
+            .as_ref()
+            .map(|c| c.borrow().clone())
+            .unwrap_or_default()
     }
 
     /// Warnings about the root's content gathered by reads (unreadable, wrong kind, truncated, …).
@@ -473,6 +542,13 @@ impl Root {
         file.take(limit)
             .read_to_end(&mut bytes)
             .map_err(|e| Failure::Unreadable(describe_io(&e)))?;
+        if let Some(captured) = &self.captured {
+            let mut captured = captured.borrow_mut();
+            let kept = captured.reads.entry(rel).or_default();
+            if bytes.len() > kept.len() {
+                kept.clone_from(&bytes);
+            }
+        }
         let truncated = bytes.len() > cap;
         bytes.truncate(cap);
         Ok(Content { bytes, truncated })
@@ -540,7 +616,159 @@ impl Root {
             names.push(name);
         }
         names.sort();
+        if let Some(captured) = &self.captured {
+            captured.borrow_mut().lists.insert(rel, names.clone());
+        }
         Ok(names)
+    }
+
+    /// Walks `path` one component at a time with chroot semantics (the kernel's: `..` at the top
+    /// stays at the top, an absolute target starts again from the top) and reports every directory
+    /// passed, every symlink met and what the path ends on. The other methods let the kernel resolve
+    /// a path in one call, which hides the links in between (`var/run -> ../run`); `record` needs
+    /// them all to rebuild the tree. Each lookup is an `lstat` of a path whose parents are real
+    /// directories, so nothing is followed behind our back.
+    ///
+    /// Not journaled: it retraces paths the journal already holds, it is not a probe. A walk that
+    /// meets more than 40 links stops (the kernel's ELOOP); its links are reported, so a replayed
+    /// loop fails the same way. An absent path reports the directories that do exist, and the
+    /// manifest entry a recorded root has for it under the keys [`Root::stat`] would try.
+    pub fn trace(&self, path: &str, last: Last) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let mut here: Vec<String> = Vec::new();
+        let mut todo: VecDeque<String> = components(path);
+        let mut links = 0;
+        while let Some(name) = todo.pop_front() {
+            if name == ".." {
+                here.pop();
+                continue;
+            }
+            here.push(name);
+            let at = here.join("/");
+            let is_last = todo.is_empty();
+            let kind = self
+                .handle
+                .resolve_nofollow(&at)
+                .map_err(|e| errno_name(&e))
+                .and_then(|h| {
+                    fstat(h.as_fd())
+                        .map(|st| FileKind::from_mode(st.st_mode))
+                        .map_err(|errno| format!("{errno:?}"))
+                });
+            let kind = match kind {
+                Ok(kind) => kind,
+                Err(errno) if errno == "ENOENT" || errno == "ENOTDIR" => {
+                    // Only the keys `manifest_entry` tries: the path as asked, and (when the missing
+                    // component is the last) the path with its parent resolved.
+                    let literal = normalize(path);
+                    let found = self
+                        .manifest
+                        .get(&literal)
+                        .or_else(|| is_last.then(|| self.manifest.get(&at)).flatten());
+                    steps.extend(found.cloned().map(Step::Entry));
+                    return steps;
+                }
+                Err(errno) => {
+                    here.extend(todo);
+                    steps.push(Step::Entry(unreadable_entry(here.join("/"), errno)));
+                    return steps;
+                }
+            };
+            match kind {
+                FileKind::Symlink => {
+                    let target = match self.handle.readlink(&at) {
+                        Ok(t) => t.to_string_lossy().into_owned(),
+                        Err(e) => {
+                            steps.push(Step::Entry(unreadable_entry(at, errno_name(&e))));
+                            return steps;
+                        }
+                    };
+                    steps.push(Step::Link {
+                        path: at,
+                        target: target.clone(),
+                    });
+                    if is_last && last == Last::Keep {
+                        return steps;
+                    }
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return steps;
+                    }
+                    here.pop();
+                    if target.starts_with('/') {
+                        here.clear();
+                    }
+                    for c in components(&target).into_iter().rev() {
+                        todo.push_front(c);
+                    }
+                }
+                FileKind::Dir => steps.push(Step::Dir(at)),
+                FileKind::File if is_last => {
+                    if last == Last::Open {
+                        let opened = self.handle.resolve_nofollow(&at).and_then(|h| {
+                            h.reopen(
+                                OpenFlags::O_RDONLY | OpenFlags::O_NONBLOCK | OpenFlags::O_CLOEXEC,
+                            )
+                        });
+                        if let Err(e) = opened {
+                            steps.push(Step::Entry(unreadable_entry(at, errno_name(&e))));
+                            return steps;
+                        }
+                    }
+                    steps.push(Step::File(at));
+                }
+                special if is_last => {
+                    steps.push(Step::Entry(ManifestEntry {
+                        path: at,
+                        kind: ManifestKind::of(special),
+                        error: None,
+                    }));
+                }
+                // A file in the middle of a path: the probe saw ENOTDIR (absent); so will a replay
+                // without it.
+                _ => return steps,
+            }
+        }
+        steps
+    }
+}
+
+impl ManifestKind {
+    /// The manifest type standing in for a kind git cannot hold (anything else is `unreadable`).
+    fn of(kind: FileKind) -> ManifestKind {
+        match kind {
+            FileKind::Socket => ManifestKind::Socket,
+            FileKind::Fifo => ManifestKind::Fifo,
+            FileKind::CharDevice => ManifestKind::CharDevice,
+            FileKind::BlockDevice => ManifestKind::BlockDevice,
+            FileKind::File | FileKind::Dir | FileKind::Symlink => ManifestKind::Unreadable,
+        }
+    }
+}
+
+fn unreadable_entry(path: String, errno: String) -> ManifestEntry {
+    ManifestEntry {
+        path,
+        kind: ManifestKind::Unreadable,
+        error: Some(errno),
+    }
+}
+
+/// The components of a path, `.` and empty ones dropped (`..` kept: only a walk can place it).
+fn components(path: &str) -> VecDeque<String> {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_string)
+        .collect()
+}
+
+/// The errno's symbolic name (`EACCES`), as a manifest records it; other failures in words.
+fn errno_name(e: &pathrs::error::Error) -> String {
+    match e.kind() {
+        pathrs::error::ErrorKind::OsError(Some(code)) => {
+            format!("{:?}", nix::errno::Errno::from_raw(code))
+        }
+        _ => e.to_string(),
     }
 }
 
@@ -551,10 +779,7 @@ fn fd_number(handle: &impl AsFd) -> i32 {
 
 /// `/etc/os-release`, `etc/os-release` and `./etc//os-release` all name the same place.
 pub fn normalize(path: &str) -> String {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+    Vec::from(components(path)).join("/")
 }
 
 fn decode(content: Content) -> Text {
@@ -592,16 +817,36 @@ fn errno_text(code: i32) -> String {
     }
 }
 
-/// `EACCES` (as written in a manifest) in words.
+/// Manifest `error` of a path `hostprint record` withheld because it may hold secrets.
+pub const EXCLUDED: &str = "EXCLUDED";
+
+/// `EACCES` (as written in a manifest) in words, as a live read would have said it, so a replay
+/// warns with the same text as the recorded host did. The errnos are those a read or a path lookup
+/// can give; an unknown name is shown as written.
 fn errno_words(name: &str) -> String {
-    let code = match name {
-        "EACCES" => libc::EACCES,
-        "EPERM" => libc::EPERM,
-        "ELOOP" => libc::ELOOP,
-        "EIO" => libc::EIO,
-        _ => return name.to_string(),
-    };
-    errno_text(code)
+    use nix::errno::Errno;
+    if name == EXCLUDED {
+        return "withheld by `hostprint record` (may hold secrets)".to_string();
+    }
+    const KNOWN: [Errno; 12] = [
+        Errno::EACCES,
+        Errno::EPERM,
+        Errno::ELOOP,
+        Errno::EIO,
+        Errno::ENXIO,
+        Errno::ENODEV,
+        Errno::EINVAL,
+        Errno::EBUSY,
+        Errno::EAGAIN,
+        Errno::ENAMETOOLONG,
+        Errno::EOVERFLOW,
+        Errno::EXDEV,
+    ];
+    KNOWN
+        .iter()
+        .find(|e| format!("{e:?}") == name)
+        .map(|e| errno_text(*e as i32))
+        .unwrap_or_else(|| name.to_string())
 }
 
 fn describe_io(e: &std::io::Error) -> String {
@@ -750,8 +995,8 @@ mod tests {
         assert!(c.truncated);
     }
 
-    #[test]
-    fn manifest_stands_in_for_sockets_through_symlinked_parents() {
+    /// `var/run -> ../run`, and a manifest with a socket under `run/` and an unreadable file.
+    fn tree_with_manifest() -> tempfile::TempDir {
         let dir = tree();
         std::fs::create_dir_all(dir.path().join("run")).unwrap();
         std::fs::create_dir_all(dir.path().join("var")).unwrap();
@@ -761,6 +1006,12 @@ mod tests {
             "[[entry]]\npath = \"run/docker.sock\"\ntype = \"socket\"\n\n[[entry]]\npath = \"etc/shadow\"\ntype = \"unreadable\"\nerror = \"EACCES\"\n",
         )
         .unwrap();
+        dir
+    }
+
+    #[test]
+    fn manifest_stands_in_for_sockets_through_symlinked_parents() {
+        let dir = tree_with_manifest();
         let root = Root::open(dir.path()).unwrap();
         assert_eq!(root.stat("run/docker.sock"), Ok(FileKind::Socket));
         assert_eq!(root.stat("var/run/docker.sock"), Ok(FileKind::Socket));
@@ -808,5 +1059,131 @@ mod tests {
             Failure::WrongKind(FileKind::File)
         );
         assert_eq!(root.readlink("etc/nope").unwrap_err(), Failure::Absent);
+    }
+
+    #[test]
+    fn trace_shows_every_link_on_the_way() {
+        let dir = tree();
+        std::fs::create_dir_all(dir.path().join("run/crio")).unwrap();
+        std::fs::create_dir_all(dir.path().join("var")).unwrap();
+        symlink("/run", dir.path().join("var/run")).unwrap();
+        symlink("../usr/lib/os-release", dir.path().join("etc/os-release")).unwrap();
+        std::fs::write(dir.path().join("run/crio/conf"), "x").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let opened = root.journal().len();
+        assert_eq!(
+            root.trace("var/run/crio/conf", Last::Open),
+            vec![
+                Step::Dir("var".into()),
+                Step::Link {
+                    path: "var/run".into(),
+                    target: "/run".into()
+                },
+                Step::Dir("run".into()),
+                Step::Dir("run/crio".into()),
+                Step::File("run/crio/conf".into()),
+            ]
+        );
+        // lstat and readlink stop at a trailing link; stat follows it.
+        assert_eq!(
+            root.trace("etc/os-release", Last::Keep).last(),
+            Some(&Step::Link {
+                path: "etc/os-release".into(),
+                target: "../usr/lib/os-release".into()
+            })
+        );
+        assert_eq!(
+            root.trace("etc/os-release", Last::Follow).last(),
+            Some(&Step::File("usr/lib/os-release".into()))
+        );
+        // `..` at the top stays at the top, as in a chroot.
+        assert_eq!(
+            root.trace("../../etc/../usr/lib/os-release", Last::Follow)
+                .last(),
+            Some(&Step::File("usr/lib/os-release".into()))
+        );
+        // Absent: the directories that exist, nothing more.
+        assert_eq!(
+            root.trace("var/run/docker.sock", Last::Follow).last(),
+            Some(&Step::Dir("run".into()))
+        );
+        assert_eq!(
+            root.journal().len(),
+            opened,
+            "trace is not journaled (only what opening the root read is)"
+        );
+    }
+
+    #[test]
+    fn trace_stops_in_a_loop_with_its_links_and_reports_special_files() {
+        let dir = tree();
+        symlink("b", dir.path().join("etc/a")).unwrap();
+        symlink("a", dir.path().join("etc/b")).unwrap();
+        nix::unistd::mkfifo(
+            &dir.path().join("etc/fifo"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let steps = root.trace("etc/a", Last::Follow);
+        let links: BTreeMap<_, _> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Link { path, target } => Some((path.clone(), target.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(links.len(), 2, "{steps:?}");
+        assert_eq!(links["etc/a"], "b");
+        assert_eq!(links["etc/b"], "a");
+        assert_eq!(
+            root.trace("etc/fifo", Last::Open).last(),
+            Some(&Step::Entry(ManifestEntry {
+                path: "etc/fifo".into(),
+                kind: ManifestKind::Fifo,
+                error: None
+            }))
+        );
+    }
+
+    #[test]
+    fn trace_finds_manifest_entries_under_the_keys_stat_tries() {
+        let dir = tree_with_manifest();
+        let root = Root::open(dir.path()).unwrap();
+        let socket = Step::Entry(ManifestEntry {
+            path: "run/docker.sock".into(),
+            kind: ManifestKind::Socket,
+            error: None,
+        });
+        assert_eq!(
+            root.trace("var/run/docker.sock", Last::Follow).last(),
+            Some(&socket)
+        );
+        assert_eq!(
+            root.trace("run/docker.sock", Last::Follow).last(),
+            Some(&socket)
+        );
+    }
+
+    #[test]
+    fn captured_reads_keep_one_byte_past_the_cap() {
+        let dir = tree();
+        std::fs::write(dir.path().join("etc/big"), vec![b'a'; 5000]).unwrap();
+        let root = Root::open(dir.path()).unwrap().capture();
+        root.read("etc/big", 100).unwrap();
+        root.read("./etc//big", 10).unwrap();
+        root.list("etc", 10).unwrap();
+        let captured = root.captured();
+        assert_eq!(captured.reads["etc/big"].len(), 101);
+        assert_eq!(captured.lists["etc"], vec!["big".to_string()]);
+        assert!(Root::open(dir.path()).unwrap().captured().reads.is_empty());
+    }
+
+    #[test]
+    fn manifest_errno_names_replay_as_words() {
+        assert_eq!(errno_words("EACCES"), "permission denied");
+        assert!(errno_words("ELOOP").contains("symbolic links"));
+        assert!(errno_words(EXCLUDED).contains("withheld"));
+        assert_eq!(errno_words("EWHATEVER"), "EWHATEVER");
     }
 }

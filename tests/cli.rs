@@ -2,15 +2,10 @@
 //! the machine running the tests, checked against what this test reads independently.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn hostprint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostprint"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
+mod common;
+use common::hostprint;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -1,0 +1,640 @@
+//! `hostprint record DIR`: copy from a root exactly what the probes read, so that
+//! `hostprint --root DIR` replays the same profile and a user can send us their node as a fixture.
+//!
+//! How, in three passes, and why each is shaped so:
+//! 1. **Probe once, as a normal run does.** The source is opened with [`Root::capture`] and profiled
+//!    with the same rules, so the journal holds exactly the paths the probes touched and the capture
+//!    holds the bytes they read. Copying those bytes (not a second read) matters for `proc/`, whose
+//!    files change between two reads.
+//! 2. **Plan.** Each journaled path is retraced component by component ([`Root::trace`]), so every
+//!    symlink met on the way is recreated with its target text (`etc/os-release ->
+//!    ../usr/lib/os-release`, `var/run -> ../run`, `proc/self -> 4242`), every directory passed is
+//!    created, and what git cannot hold (sockets, FIFOs, devices, unreadable files with their errno
+//!    name) becomes a manifest entry. A file only `stat`ed is recreated empty (its kind is the fact;
+//!    a multi-megabyte binary such as `usr/lib/snapd/snapd` is not copied). A file read past the
+//!    probe's cap keeps the cap plus one byte, so the replay finds it too long exactly as the probe
+//!    did. Names a probe listed are recreated as empty files when nothing else put them there.
+//! 3. **Write** into DIR, which must be new or empty and must not lie where the probes read (writing
+//!    there would change the host being recorded). Directories first, then files, then symlinks last,
+//!    so no write ever passes through a recorded link (an absolute `var/run -> /run` would otherwise
+//!    lead out of DIR).
+//!
+//! Never secrets: before a file's bytes are planned, its path as read and the path it resolves to are
+//! checked against [`secret_reason`]. A withheld file is not copied; it is listed in the manifest as
+//! `type = "unreadable"`, `error = "EXCLUDED"`, so the replay says plainly that the recorder withheld
+//! it rather than pretending it was absent, and the summary names it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::profile;
+use crate::root::{
+    normalize, Access, Captured, Last, Manifest, ManifestEntry, ManifestKind, Op, Root, RootError,
+    Step, EXCLUDED, MANIFEST_FILE,
+};
+use crate::rules::RuleSet;
+
+/// Why a recording was refused or failed (all exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error("{path}: not empty; record writes only into a new or empty directory")]
+    NotEmpty { path: PathBuf },
+    #[error(
+        "{path}: lies where the probes read ({probed} in the source root {root}); recording there \
+         would change the host being recorded"
+    )]
+    InsideProbed {
+        path: PathBuf,
+        probed: String,
+        root: PathBuf,
+    },
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
+    move |e| RecordError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// What a recording wrote, for the summary `record` prints.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// The identity the probes found (what the replay must find too).
+    pub identity: String,
+    pub files: usize,
+    pub links: usize,
+    pub dirs: usize,
+    pub manifest_entries: usize,
+    /// Listed names recreated as empty files.
+    pub placeholders: usize,
+    /// Paths withheld as possible secrets, with the reason.
+    pub withheld: Vec<(String, &'static str)>,
+    /// Files longer than a probe's cap, with the bytes kept.
+    pub truncated: Vec<(String, usize)>,
+    /// Paths not written because the source changed under the walk (a file where a link was, …).
+    pub skipped: Vec<String>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "identity as probed: {}", self.identity)?;
+        writeln!(
+            f,
+            "{} files, {} symlinks, {} directories, {} manifest entries, {} listed-name placeholders",
+            self.files, self.links, self.dirs, self.manifest_entries, self.placeholders
+        )?;
+        writeln!(f, "{} withheld as possible secrets", self.withheld.len())?;
+        for (path, why) in &self.withheld {
+            writeln!(f, "  withheld {path}: {why}")?;
+        }
+        for (path, kept) in &self.truncated {
+            writeln!(
+                f,
+                "  truncated {path}: longer than the probe reads; kept the first {kept} bytes"
+            )?;
+        }
+        for path in &self.skipped {
+            writeln!(f, "  skipped {path}: changed while recording")?;
+        }
+        Ok(())
+    }
+}
+
+/// Records `source` into `out` (see the module docs).
+pub fn record(source: &Path, rules: &RuleSet, out: &Path) -> Result<Summary, RecordError> {
+    // Refuse early, before probing, so a mistaken DIR costs nothing.
+    ensure_empty(out)?;
+    let root = Root::open(source)?.capture();
+    let profile = profile::build(&root, rules);
+    let journal = root.journal();
+    let plan = Plan::new(&root, &journal, &root.captured());
+    ensure_not_probed(source, out, &journal, &plan)?;
+    let mut summary = plan.write(out)?;
+    summary.identity = match &profile.identity.id {
+        Some(id) => format!("{id} ({})", profile.identity.kind),
+        None => "unknown".to_string(),
+    };
+    Ok(summary)
+}
+
+fn ensure_empty(out: &Path) -> Result<(), RecordError> {
+    match std::fs::read_dir(out) {
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(_) => Err(RecordError::NotEmpty {
+                path: out.to_path_buf(),
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(out)(e)),
+    }
+}
+
+/// `out` as an absolute path without symlinks, also when it does not exist yet (its nearest
+/// existing ancestor is resolved and the rest appended).
+fn canonical_output(out: &Path) -> Result<PathBuf, RecordError> {
+    let absolute = std::path::absolute(out).map_err(io_error(out))?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match std::fs::canonicalize(existing) {
+            Ok(mut base) => {
+                base.extend(rest.iter().rev());
+                return Ok(base);
+            }
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent;
+                }
+                _ => return Err(io_error(out)(std::io::ErrorKind::NotFound.into())),
+            },
+        }
+    }
+}
+
+/// Refuses an output inside the source root at, above or below a path the probes touched (as asked
+/// or as resolved): `hostprint record /run/crio` on a live host would create the very paths the
+/// runtime probe looks for. Directories only passed through (`etc`, `var`) do not count, so
+/// recording `/` into `/var/tmp/x` is fine.
+fn ensure_not_probed(
+    source: &Path,
+    out: &Path,
+    journal: &[Access],
+    plan: &Plan,
+) -> Result<(), RecordError> {
+    let source = std::fs::canonicalize(source).map_err(io_error(source))?;
+    let target = canonical_output(out)?;
+    let Ok(inside) = target.strip_prefix(&source) else {
+        return Ok(());
+    };
+    let inside = normalize(&inside.to_string_lossy());
+    if inside.is_empty() {
+        return Err(RecordError::InsideProbed {
+            path: out.to_path_buf(),
+            probed: "the root itself".to_string(),
+            root: source,
+        });
+    }
+    let probed = journal
+        .iter()
+        .map(|a| normalize(&a.path))
+        .chain(plan.ends.iter().cloned());
+    let overlaps = |p: &String| {
+        *p == inside || p.starts_with(&format!("{inside}/")) || inside.starts_with(&format!("{p}/"))
+    };
+    match probed.filter(|p| !p.is_empty()).find(overlaps) {
+        None => Ok(()),
+        Some(probed) => Err(RecordError::InsideProbed {
+            path: out.to_path_buf(),
+            probed,
+            root: source,
+        }),
+    }
+}
+
+/// Why a path must never be copied, or `None`. Checked on normalized paths, component by
+/// component, so `./etc//shadow` and `etc/ssh/ssh_host_ed25519_key` are caught however asked.
+/// Over-broad on purpose: a withheld file costs a replay one fact, a leaked key costs a cluster.
+pub fn secret_reason(path: &str) -> Option<&'static str> {
+    // Whole paths (and anything below them).
+    const PATHS: &[(&str, &str)] = &[
+        ("etc/shadow", "password hashes"),
+        ("etc/shadow-", "password hashes (backup)"),
+        ("etc/gshadow", "group password hashes"),
+        ("etc/gshadow-", "group password hashes (backup)"),
+        ("etc/security/opasswd", "old password hashes"),
+        ("etc/ssl/private", "TLS private keys"),
+        ("etc/kubernetes/admin.conf", "cluster-admin kubeconfig"),
+        (
+            "etc/kubernetes/super-admin.conf",
+            "cluster-admin kubeconfig",
+        ),
+        ("etc/kubernetes/kubelet.conf", "kubelet credentials"),
+        (
+            "etc/kubernetes/controller-manager.conf",
+            "controller credentials",
+        ),
+        ("etc/kubernetes/scheduler.conf", "scheduler credentials"),
+        ("etc/kubernetes/pki", "cluster CA and keys"),
+        ("var/lib/kubelet/pki", "kubelet client keys"),
+        ("etc/rancher/k3s/k3s.yaml", "k3s admin kubeconfig"),
+        ("var/lib/rancher/k3s/server/tls", "k3s cluster keys"),
+        ("var/lib/rancher/k3s/server/cred", "k3s credentials"),
+        ("etc/docker/key.json", "Docker daemon key"),
+        ("var/lib/docker/swarm/certificates", "swarm keys"),
+        ("proc/kcore", "kernel memory"),
+        ("sys/firmware/efi/efivars", "firmware variables"),
+    ];
+    // Names anywhere in the path.
+    const DIRS: &[(&str, &str)] = &[
+        (".ssh", "SSH keys"),
+        (".kube", "kubeconfigs"),
+        (".docker", "registry credentials"),
+        (".aws", "cloud credentials"),
+        (".gnupg", "GPG keys"),
+    ];
+    let path = normalize(path);
+    if let Some((_, why)) = PATHS
+        .iter()
+        .find(|(p, _)| path == *p || path.starts_with(&format!("{p}/")))
+    {
+        return Some(why);
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    // A process's environment often carries tokens; its memory is everything.
+    if parts.first() == Some(&"proc") && matches!(parts.last(), Some(&("environ" | "mem"))) {
+        return Some("process environment or memory");
+    }
+    for part in &parts {
+        let name = part.to_ascii_lowercase();
+        if let Some((_, why)) = DIRS.iter().find(|(d, _)| name == *d) {
+            return Some(why);
+        }
+        let why = if name.starts_with("ssh_host_") && name.ends_with("_key") {
+            "SSH host private key"
+        } else if ["id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"]
+            .iter()
+            .any(|k| name.starts_with(k))
+        {
+            "SSH private key"
+        } else if [".key", ".pem", ".p12", ".pfx", ".jks", ".keytab"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
+            "key or certificate bundle"
+        } else if name.starts_with("sudoers") {
+            "privilege rules"
+        } else if [
+            "secret",
+            "token",
+            "password",
+            "credential",
+            "kubeconfig",
+            ".netrc",
+            ".pgpass",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
+        {
+            "named as a secret, token, password or kubeconfig"
+        } else {
+            continue;
+        };
+        return Some(why);
+    }
+    None
+}
+
+/// What to write, keyed by canonical path relative to the root.
+#[derive(Debug, Default)]
+struct Plan {
+    dirs: BTreeSet<String>,
+    links: BTreeMap<String, String>,
+    files: BTreeMap<String, Vec<u8>>,
+    placeholders: BTreeSet<String>,
+    manifest: BTreeMap<String, ManifestEntry>,
+    withheld: BTreeMap<String, &'static str>,
+    truncated: BTreeMap<String, usize>,
+    /// The last step of every retraced path (what the probes touched, as resolved).
+    ends: BTreeSet<String>,
+}
+
+impl Plan {
+    fn new(root: &Root, journal: &[Access], captured: &Captured) -> Plan {
+        let mut plan = Plan::default();
+        for access in journal {
+            let asked = normalize(&access.path);
+            // The source's own manifest is not a probed file: the entries it contributed come back
+            // through the walk, and `record` writes a manifest of its own.
+            if asked == MANIFEST_FILE {
+                continue;
+            }
+            let last = match access.op {
+                Op::Read => Last::Open,
+                Op::Stat | Op::List => Last::Follow,
+                Op::Lstat | Op::Readlink => Last::Keep,
+            };
+            let steps = root.trace(&access.path, last);
+            if let Some(end) = steps.last() {
+                // For an absent path the last step is only the deepest directory that exists,
+                // which the probe did not touch.
+                if access.outcome != "absent" {
+                    plan.ends.insert(step_path(end).to_string());
+                }
+                // The names a probe listed are part of what it saw.
+                if let (Op::List, Step::Dir(dir)) = (access.op, end) {
+                    plan.add_listed(dir, captured.lists.get(&asked));
+                }
+            }
+            let has_link = steps.iter().any(|s| matches!(s, Step::Link { .. }));
+            let mut stand_in = None;
+            for step in steps {
+                stand_in = plan.add(step, access, &asked, captured);
+            }
+            // A socket or a withheld file reached through a trailing link (`run/docker.sock ->
+            // docker/docker.sock`) is looked up on replay under the path as asked, with its
+            // parent resolved (see `Root::stat`): the entry must be found there too.
+            if let (Some(entry), true) = (stand_in, has_link) {
+                match lookup_key(root, &asked) {
+                    Some(key) if key != entry.path => {
+                        plan.manifest
+                            .insert(key.clone(), ManifestEntry { path: key, ..entry });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // A withheld path is withheld however else it was reached.
+        for path in plan.withheld.keys() {
+            plan.files.remove(path);
+            plan.truncated.remove(path);
+        }
+        plan
+    }
+
+    /// Adds one step; returns the manifest entry it stands in with, if any.
+    fn add(
+        &mut self,
+        step: Step,
+        access: &Access,
+        asked: &str,
+        captured: &Captured,
+    ) -> Option<ManifestEntry> {
+        match step {
+            Step::Dir(path) => {
+                self.dirs.insert(path);
+            }
+            Step::Link { path, target } => {
+                self.links.insert(path, target);
+            }
+            Step::File(path) => {
+                if let Some(why) = secret_reason(&path).or_else(|| secret_reason(asked)) {
+                    self.withheld.insert(path.clone(), why);
+                    let entry = ManifestEntry {
+                        path: path.clone(),
+                        kind: ManifestKind::Unreadable,
+                        error: Some(EXCLUDED.to_string()),
+                    };
+                    self.manifest.insert(path, entry.clone());
+                    return Some(entry);
+                }
+                let bytes = match access.op {
+                    Op::Read => captured.reads.get(asked).cloned().unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                if access.outcome.contains("truncated") {
+                    let kept = self.truncated.entry(path.clone()).or_default();
+                    *kept = (*kept).max(bytes.len());
+                }
+                let kept = self.files.entry(path).or_default();
+                if bytes.len() > kept.len() {
+                    *kept = bytes;
+                }
+            }
+            Step::Entry(entry) => {
+                self.manifest.insert(entry.path.clone(), entry.clone());
+                return Some(entry);
+            }
+        }
+        None
+    }
+
+    fn add_listed(&mut self, dir: &str, names: Option<&Vec<String>>) {
+        for name in names.into_iter().flatten() {
+            self.placeholders.insert(format!("{dir}/{name}"));
+        }
+    }
+
+    /// Writes the plan into `out` (created if missing). Directories, files, placeholders, then
+    /// links, so that no write passes through a link; a path whose ancestor is a link or a file in
+    /// the plan (the source changed between two walks) is skipped and reported.
+    fn write(mut self, out: &Path) -> Result<Summary, RecordError> {
+        std::fs::create_dir_all(out).map_err(io_error(out))?;
+        let mut summary = Summary::default();
+        let blocked: BTreeSet<String> = self
+            .links
+            .keys()
+            .chain(self.files.keys())
+            .cloned()
+            .collect();
+        let under_blocked = |p: &str| {
+            let mut prefix = String::new();
+            for part in p.split('/') {
+                if !prefix.is_empty() && blocked.contains(&prefix) {
+                    return true;
+                }
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                prefix.push_str(part);
+            }
+            false
+        };
+        for dir in &self.dirs {
+            if under_blocked(dir) || blocked.contains(dir) {
+                summary.skipped.push(dir.clone());
+                continue;
+            }
+            let at = out.join(dir);
+            std::fs::create_dir_all(&at).map_err(io_error(&at))?;
+            summary.dirs += 1;
+        }
+        for (path, bytes) in &self.files {
+            if under_blocked(path) || self.links.contains_key(path) || self.dirs.contains(path) {
+                summary.skipped.push(path.clone());
+                continue;
+            }
+            write_new(&out.join(path), bytes)?;
+            summary.files += 1;
+        }
+        self.placeholders.retain(|p| {
+            !(under_blocked(p)
+                || self.dirs.contains(p)
+                || self.files.contains_key(p)
+                || self.links.contains_key(p)
+                || self.manifest.contains_key(p))
+        });
+        for path in &self.placeholders {
+            write_new(&out.join(path), b"")?;
+        }
+        summary.placeholders = self.placeholders.len();
+        for (path, target) in &self.links {
+            if under_blocked(path) || self.dirs.contains(path) {
+                summary.skipped.push(path.clone());
+                continue;
+            }
+            let at = out.join(path);
+            std::os::unix::fs::symlink(target, &at).map_err(io_error(&at))?;
+            summary.links += 1;
+        }
+        // A manifest entry stands in only for what the tree lacks; never list what was written.
+        self.manifest
+            .retain(|p, _| !self.files.contains_key(p) && !self.dirs.contains(p));
+        if !self.manifest.is_empty() {
+            let manifest = Manifest {
+                entries: self.manifest.into_values().collect(),
+            };
+            let text = toml::to_string(&manifest).map_err(|e| RecordError::Io {
+                path: out.join(MANIFEST_FILE),
+                reason: e.to_string(),
+            })?;
+            let header = "# Written by `hostprint record`: what git cannot hold (sockets, FIFOs, \
+                          devices, unreadable files;\n# error = \"EXCLUDED\": withheld by the \
+                          recorder as a possible secret). See fixtures/README.md.\n\n";
+            summary.manifest_entries = manifest.entries.len();
+            write_new(
+                &out.join(MANIFEST_FILE),
+                format!("{header}{text}").as_bytes(),
+            )?;
+        }
+        summary.withheld = self.withheld.into_iter().collect();
+        summary.truncated = self.truncated.into_iter().collect();
+        Ok(summary)
+    }
+}
+
+/// The key under which a replay looks `asked` up in the manifest once the tree has failed it: its
+/// parent resolved inside the root, plus its own name.
+fn lookup_key(root: &Root, asked: &str) -> Option<String> {
+    let Some((parent, name)) = asked.rsplit_once('/') else {
+        return Some(asked.to_string());
+    };
+    match root.trace(parent, Last::Follow).last() {
+        Some(Step::Dir(dir)) => Some(format!("{dir}/{name}")),
+        _ => None,
+    }
+}
+
+fn step_path(step: &Step) -> &str {
+    match step {
+        Step::Dir(p) | Step::File(p) | Step::Link { path: p, .. } => p,
+        Step::Entry(e) => &e.path,
+    }
+}
+
+/// Creates a new file (never overwrites, never follows a link at the final component).
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), RecordError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(io_error(path))?;
+    file.write_all(bytes).map_err(io_error(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_named_however_asked() {
+        for path in [
+            "etc/shadow",
+            "/etc/shadow",
+            "./etc//gshadow",
+            "etc/sudoers",
+            "etc/sudoers.d/90-cloud",
+            "etc/ssh/ssh_host_ed25519_key",
+            "root/.ssh/authorized_keys",
+            "home/core/.ssh/id_ed25519",
+            "etc/kubernetes/admin.conf",
+            "etc/kubernetes/pki/ca.crt",
+            "var/lib/kubelet/pki/kubelet-client-current.pem",
+            "var/lib/kubelet/kubeconfig",
+            "var/lib/rancher/k3s/server/token",
+            "etc/rancher/k3s/k3s.yaml",
+            "run/secrets/kubernetes.io/serviceaccount/ca.crt",
+            "etc/pki/tls/private/server.KEY",
+            "proc/1/environ",
+            "proc/self/task/7/environ",
+        ] {
+            assert!(secret_reason(path).is_some(), "{path} must be withheld");
+        }
+        for path in [
+            "etc/os-release",
+            "etc/passwd",
+            "etc/ssh/ssh_host_ed25519_key.pub",
+            "etc/ssh/sshd_config",
+            "proc/1/cmdline",
+            "proc/1/mountinfo",
+            "usr/lib/snapd/snapd",
+            "etc/kubernetes/manifests/etcd.yaml",
+        ] {
+            assert_eq!(secret_reason(path), None, "{path} is not a secret");
+        }
+    }
+
+    #[test]
+    fn output_must_be_new_or_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(ensure_empty(&dir.path().join("new")).is_ok());
+        assert!(ensure_empty(dir.path()).is_ok());
+        std::fs::write(dir.path().join("x"), "").unwrap();
+        assert!(matches!(
+            ensure_empty(dir.path()),
+            Err(RecordError::NotEmpty { .. })
+        ));
+    }
+
+    #[test]
+    fn canonical_output_resolves_the_existing_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("alias")).unwrap();
+        assert_eq!(
+            canonical_output(&dir.path().join("alias/a/b")).unwrap(),
+            real.join("a/b")
+        );
+    }
+
+    #[test]
+    fn listed_names_become_placeholders_and_stat_only_files_stay_empty() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("etc/units")).unwrap();
+        for (name, body) in [
+            ("a.service", "x"),
+            ("b.service", "y"),
+            ("read.conf", "kept"),
+        ] {
+            std::fs::write(src.path().join("etc/units").join(name), body).unwrap();
+        }
+        let root = Root::open(src.path()).unwrap().capture();
+        root.list("etc/units", 10).unwrap();
+        root.stat("etc/units/a.service").unwrap();
+        root.read("etc/units/read.conf", 100).unwrap();
+        let plan = Plan::new(&root, &root.journal(), &root.captured());
+        let out = tempfile::tempdir().unwrap();
+        let summary = plan.write(&out.path().join("rec")).unwrap();
+        let units = out.path().join("rec/etc/units");
+        assert_eq!(
+            std::fs::read_to_string(units.join("read.conf")).unwrap(),
+            "kept"
+        );
+        assert_eq!(
+            std::fs::read_to_string(units.join("a.service")).unwrap(),
+            ""
+        );
+        assert_eq!(
+            std::fs::read_to_string(units.join("b.service")).unwrap(),
+            ""
+        );
+        assert_eq!(
+            summary.placeholders, 1,
+            "b.service only; the others were written as files"
+        );
+        assert_eq!(summary.files, 2);
+    }
+}
