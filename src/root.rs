@@ -339,6 +339,7 @@ impl Root {
     /// A manifest entry standing in for an absent path. The literal path is tried first; then the
     /// path with its parent resolved inside the root (so `var/run/docker.sock` finds an entry recorded
     /// as `run/docker.sock` when `var/run -> ../run`).
+    #[allow(clippy::wrong_self_convention)] // "from the manifest", not a conversion constructor
     fn from_manifest(&self, rel: &str) -> Result<FileKind, Failure> {
         if self.manifest.is_empty() {
             return Err(Failure::Absent);

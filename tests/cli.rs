@@ -30,7 +30,11 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 fn missing_root_is_exit_1_and_names_the_path() {
     let o = hostprint(&["--root", "/nonexistent/hostprint-root"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("/nonexistent/hostprint-root"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/hostprint-root"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
 }
 
@@ -91,7 +95,12 @@ fn bad_user_rule_is_exit_2_with_file_and_line() {
     assert!(err.contains("mine.toml:7"), "{err}");
     assert!(err.contains("equls"), "{err}");
     // The same file passed with --fingerprints refuses to probe.
-    let o = hostprint(&["--fingerprints", rules.path().to_str().unwrap(), "--root", "/"]);
+    let o = hostprint(&[
+        "--fingerprints",
+        rules.path().to_str().unwrap(),
+        "--root",
+        "/",
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -127,9 +136,18 @@ fn fingerprints_lists_the_shipped_rules() {
     let o = hostprint(&["fingerprints"]);
     assert_eq!(o.status.code(), Some(0));
     let text = String::from_utf8(o.stdout).unwrap();
-    for id in ["coreos", "flatcar", "fedora-coreos", "rancheros", "ubuntu-core", "photon", "dcos"] {
+    for id in [
+        "coreos",
+        "flatcar",
+        "fedora-coreos",
+        "rancheros",
+        "ubuntu-core",
+        "photon",
+        "dcos",
+    ] {
         assert!(
-            text.lines().any(|l| l.split_whitespace().next() == Some(id)),
+            text.lines()
+                .any(|l| l.split_whitespace().next() == Some(id)),
             "{id} missing:\n{text}"
         );
     }
@@ -157,7 +175,13 @@ fn no_color_when_piped_or_asked() {
 #[test]
 fn verbose_logs_probe_and_rule_decisions_to_stderr() {
     let dir = tree(&[("etc/os-release", "ID=flatcar\n")]);
-    let o = hostprint(&["-vv", "--root", dir.path().to_str().unwrap(), "--format", "json"]);
+    let o = hostprint(&[
+        "-vv",
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let err = stderr(&o);
     assert!(err.contains("rule evaluated"), "{err}");

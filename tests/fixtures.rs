@@ -54,8 +54,8 @@ fn cases() -> Vec<(String, Case)> {
         }
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&case_file).unwrap();
-        let case: Case = toml::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", case_file.display()));
+        let case: Case =
+            toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", case_file.display()));
         out.push((name, case));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -119,7 +119,11 @@ fn golden_outputs_match() {
         let root = dir.join("root");
         let json = run(&root, &["--format", "json", "--pretty"]);
         // The same root gives the same bytes.
-        assert_eq!(json, run(&root, &["--format", "json", "--pretty"]), "{name}: not deterministic");
+        assert_eq!(
+            json,
+            run(&root, &["--format", "json", "--pretty"]),
+            "{name}: not deterministic"
+        );
         failures.extend(golden(&dir.join("expected.json"), &json));
         let text = run(&root, &["--format", "human"]);
         failures.extend(golden(&dir.join("expected.txt"), &text));
@@ -153,12 +157,16 @@ fn every_fixture_is_identified_as_its_case_says() {
         let platforms: BTreeSet<_> = p.platforms.iter().map(|x| x.id.clone()).collect();
         let want: BTreeSet<_> = case.expect.platforms.iter().cloned().collect();
         if platforms != want {
-            failures.push(format!("{name}: platforms {platforms:?}, expected {want:?}"));
+            failures.push(format!(
+                "{name}: platforms {platforms:?}, expected {want:?}"
+            ));
         }
         let components: BTreeSet<_> = p.components.iter().map(|x| x.id.clone()).collect();
         let want: BTreeSet<_> = case.expect.components.iter().cloned().collect();
         if components != want {
-            failures.push(format!("{name}: components {components:?}, expected {want:?}"));
+            failures.push(format!(
+                "{name}: components {components:?}, expected {want:?}"
+            ));
         }
         // Every rule × this fixture: no OS rule other than the expected one may claim it.
         for r in &p.explanation {
@@ -213,7 +221,10 @@ fn every_rule_has_a_positive_fixture_and_its_near_misses_hold() {
 #[test]
 fn every_fixture_names_its_sources() {
     for (name, case) in cases() {
-        assert!(!case.description.trim().is_empty(), "{name}: no description");
+        assert!(
+            !case.description.trim().is_empty(),
+            "{name}: no description"
+        );
         assert!(
             ["positive", "near-miss", "edge"].contains(&case.kind.as_str()),
             "{name}: kind {:?}",

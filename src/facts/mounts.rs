@@ -87,9 +87,7 @@ fn serving<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
         .max()?;
     mounts
         .iter()
-        .filter(covers)
-        .filter(|m| m.mount_point.len() == longest)
-        .last()
+        .rfind(|m| covers(m) && m.mount_point.len() == longest)
 }
 
 pub fn summarize(mounts: &[Mount]) -> Mounts {
