@@ -68,4 +68,8 @@ pub enum Format {
     Human,
     /// One JSON object (schema_version 1).
     Json,
+    /// Prometheus text exposition (hostprint_* gauges) for node_exporter's textfile collector.
+    Prometheus,
+    /// A Node Feature Discovery feature file (features.d): node labels for scheduling.
+    Nfd,
 }

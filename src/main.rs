@@ -96,6 +96,8 @@ fn probe(cli: &Cli) -> Result<(), Failure> {
             output::human::render(&profile, &output::human::Style { color }, cli.explain)
         }
         Format::Json => output::json::render(&profile, cli.pretty),
+        Format::Prometheus => output::prometheus::render(&profile),
+        Format::Nfd => output::nfd::render(&profile),
     };
     write_stdout(&text).map_err(Failure::Run)
 }
