@@ -3,6 +3,7 @@
 //! Kept apart from `main.rs` so tests and docs can see the whole surface in one place.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -46,6 +47,16 @@ pub struct Cli {
     /// Show every rule's signals, held or not, and why (human format).
     #[arg(long, global = true)]
     pub explain: bool,
+
+    /// Write to FILE instead of stdout, atomically (temporary file in the same directory, then rename)
+    /// and mode 0644: for node_exporter's textfile directory or NFD's features.d.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Probe again every DURATION (60s, 5m, …) and rewrite --output, until SIGTERM or SIGINT (exit 0).
+    /// A failed first round exits 1; a later one is logged and the last good file stays.
+    #[arg(long, value_name = "DURATION", requires = "output", value_parser = crate::interval::parse_duration)]
+    pub interval: Option<Duration>,
 
     /// Log each probe and rule decision to stderr (-v debug, -vv trace); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -4,8 +4,10 @@
 //! [`root::Root`] (every read) → [`facts`] (typed observations) → [`rules`] (declarative
 //! fingerprints) → [`profile`] (identity, platforms, components, warnings) → [`output`].
 
+pub mod atomic_write;
 pub mod cli;
 pub mod facts;
+pub mod interval;
 pub mod output;
 pub mod profile;
 pub mod root;
