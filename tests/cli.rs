@@ -1,30 +1,11 @@
 //! The binary as a user meets it: exit codes, error messages, formats, rule loading, and a live run on
 //! the machine running the tests, checked against what this test reads independently.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn hostprint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostprint"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, content) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    dir
-}
+use common::{hostprint, stderr, tree};
 
 #[test]
 fn missing_root_is_exit_1_and_names_the_path() {
