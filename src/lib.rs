@@ -12,3 +12,4 @@ pub mod output;
 pub mod profile;
 pub mod root;
 pub mod rules;
+pub mod schema;

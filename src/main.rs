@@ -14,7 +14,7 @@ use hostprint::output;
 use hostprint::profile;
 use hostprint::root::Root;
 use hostprint::rules::{RuleError, RuleSet};
-use hostprint::{atomic_write, interval};
+use hostprint::{atomic_write, interval, schema};
 
 /// What went wrong, and so which exit code.
 enum Failure {
@@ -84,6 +84,7 @@ fn rules(cli: &Cli) -> Result<RuleSet, Failure> {
 fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Some(Command::Fingerprints { check }) => fingerprints(cli, check.as_deref()),
+        Some(Command::Schema) => write_stdout(&schema::render()).map_err(Failure::Run),
         None => probe(cli),
     }
 }

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{fstat, SFlag};
 use pathrs::flags::OpenFlags;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Name of the manifest a recorded root carries at its top.
@@ -129,7 +130,7 @@ pub enum Op {
 }
 
 /// A warning about the root's content, for the profile.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema, Deserialize)]
 pub struct Warning {
     pub path: Option<String>,
     pub message: String,
