@@ -3,13 +3,14 @@
 //! Kept apart from `main.rs` so tests and docs can see the whole surface in one place.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
-  0  a profile was produced (also when the OS is unknown)
-  1  the run failed (root missing or not a directory, output not writable)
+  0  a profile was produced (also when the OS is unknown); --interval stopped by SIGTERM/SIGINT
+  1  the run failed (root missing or not a directory, output not writable, a first --interval round)
   2  usage error or invalid fingerprint file";
 
 #[derive(Debug, Parser)]
@@ -47,6 +48,16 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub explain: bool,
 
+    /// Write to FILE instead of stdout, atomically (temporary file in the same directory, then rename)
+    /// and mode 0644: for node_exporter's textfile directory or NFD's features.d.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Probe again every DURATION (60s, 5m, …) and rewrite --output, until SIGTERM or SIGINT (exit 0).
+    /// A failed first round exits 1; a later one is logged and the last good file stays.
+    #[arg(long, value_name = "DURATION", requires = "output", value_parser = crate::interval::parse_duration)]
+    pub interval: Option<Duration>,
+
     /// Log each probe and rule decision to stderr (-v debug, -vv trace); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -68,6 +79,8 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Print the JSON Schema of `--format json`.
+    Schema,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -76,4 +89,8 @@ pub enum Format {
     Human,
     /// One JSON object (schema_version 1).
     Json,
+    /// Prometheus text exposition (hostprint_* gauges) for node_exporter's textfile collector.
+    Prometheus,
+    /// A Node Feature Discovery feature file (features.d): node labels for scheduling.
+    Nfd,
 }

@@ -4,10 +4,13 @@
 //! [`root::Root`] (every read) → [`facts`] (typed observations) → [`rules`] (declarative
 //! fingerprints) → [`profile`] (identity, platforms, components, warnings) → [`output`].
 
+pub mod atomic_write;
 pub mod cli;
 pub mod facts;
+pub mod interval;
 pub mod output;
 pub mod profile;
 pub mod record;
 pub mod root;
 pub mod rules;
+pub mod schema;

@@ -14,6 +14,7 @@ use hostprint::output;
 use hostprint::profile;
 use hostprint::root::Root;
 use hostprint::rules::{RuleError, RuleSet};
+use hostprint::{atomic_write, interval, schema};
 
 /// What went wrong, and so which exit code.
 enum Failure {
@@ -23,7 +24,7 @@ enum Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.interval.is_some());
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Run(e)) => {
@@ -38,14 +39,15 @@ fn main() -> ExitCode {
 }
 
 /// Logging costs nothing unless asked for: the subscriber (and its filter parser) is only built with
-/// `-v` or `RUST_LOG`.
-fn init_logging(verbose: u8) {
+/// `-v` or `RUST_LOG` — or for `--interval`, whose failed rounds must be logged (at `warn`) to be seen.
+fn init_logging(verbose: u8, daemon: bool) {
     let env = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
-    if verbose == 0 && env.is_none() {
+    if verbose == 0 && env.is_none() && !daemon {
         return;
     }
     let filter = env.unwrap_or_else(|| {
         match verbose {
+            0 => "hostprint=warn",
             1 => "hostprint=debug",
             _ => "hostprint=trace",
         }
@@ -54,6 +56,12 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        // Escape codes only for a person at a terminal, not in kubectl logs or the journal.
+        .with_ansi(std::io::stderr().is_terminal())
+        // On a failed write the subscriber would report it with eprintln!, which panics when stderr
+        // itself is gone (a closed pipe, a restarted journald): an --interval daemon must outlive its
+        // log reader, so a lost log line stays lost.
+        .log_internal_errors(false)
         .with_target(false)
         .without_time()
         .init();
@@ -77,28 +85,51 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Some(Command::Fingerprints { check }) => fingerprints(cli, check.as_deref()),
         Some(Command::Record { dir }) => record(cli, dir),
+        Some(Command::Schema) => write_stdout(&schema::render()).map_err(Failure::Run),
         None => probe(cli),
     }
 }
 
 fn probe(cli: &Cli) -> Result<(), Failure> {
     let set = rules(cli)?;
-    let root = Root::open(&cli.root).map_err(|e| Failure::Run(e.into()))?;
+    let Some(path) = &cli.output else {
+        let text = render(cli, &set).map_err(Failure::Run)?;
+        return write_stdout(&text).map_err(Failure::Run);
+    };
+    // One round: a fresh Root every time, so nothing read in one round lingers into the next.
+    let round = || -> anyhow::Result<()> {
+        let text = render(cli, &set)?;
+        Ok(atomic_write::write(path, text.as_bytes())?)
+    };
+    match cli.interval {
+        None => round().map_err(Failure::Run),
+        Some(every) => interval::repeat(every, round)
+            .map(|_signal| ())
+            .map_err(Failure::Run),
+    }
+}
+
+/// Probes the root and renders the profile in the chosen format.
+fn render(cli: &Cli, set: &RuleSet) -> anyhow::Result<String> {
+    let root = Root::open(&cli.root)?;
     let profile = {
         let _span = tracing::debug_span!("probe", root = %cli.root.display()).entered();
-        profile::build(&root, &set)
+        profile::build(&root, set)
     };
     for access in root.journal() {
         tracing::trace!(path = %access.path, op = ?access.op, outcome = %access.outcome, "read");
     }
-    let text = match cli.format {
+    Ok(match cli.format {
         Format::Human => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let color = cli.output.is_none()
+                && std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none();
             output::human::render(&profile, &output::human::Style { color }, cli.explain)
         }
         Format::Json => output::json::render(&profile, cli.pretty),
-    };
-    write_stdout(&text).map_err(Failure::Run)
+        Format::Prometheus => output::prometheus::render(&profile),
+        Format::Nfd => output::nfd::render(&profile),
+    })
 }
 
 fn write_stdout(text: &str) -> anyhow::Result<()> {

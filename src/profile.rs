@@ -33,6 +33,7 @@
 //!
 //! Nothing depends on the clock or on timing, so the same root gives the same bytes.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::facts::{self, Facts};
@@ -50,7 +51,7 @@ pub const CONFLICT_THRESHOLD: u32 = 50;
 /// container-OS rule claimed it.
 pub const FALLBACK_CONFIDENCE: u32 = 60;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Profile {
     pub schema_version: u32,
     pub os: Os,
@@ -74,7 +75,7 @@ pub struct Profile {
     pub facts: Facts,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct Os {
     pub id: Option<String>,
     pub version_id: Option<String>,
@@ -85,12 +86,14 @@ pub struct Os {
     pub source: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Identity {
     pub id: Option<String>,
     pub name: Option<String>,
+    #[schemars(extend("enum" = ["container-os", "immutable-desktop", "general-purpose", "unknown"]))]
     pub kind: &'static str,
     pub container_os: bool,
+    #[schemars(range(max = 100))]
     pub confidence: u32,
     pub evidence: Vec<Evidence>,
     pub lineage: Vec<String>,
@@ -99,7 +102,7 @@ pub struct Identity {
     pub closest: Vec<Candidate>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Evidence {
     pub signal: &'static str,
     pub why: String,
@@ -107,13 +110,13 @@ pub struct Evidence {
     pub weight: u32,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Candidate {
     pub id: String,
     pub confidence: u32,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Platform {
     pub id: String,
     pub name: String,
@@ -121,20 +124,20 @@ pub struct Platform {
     pub evidence: Vec<Evidence>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Component {
     pub id: String,
     pub name: String,
     pub evidence: Vec<Evidence>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Init {
     pub pid1: Pid1,
     pub system: Option<&'static str>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Pid1 {
     pub comm: Option<String>,
     pub exe: Option<String>,
@@ -143,7 +146,7 @@ pub struct Pid1 {
     pub cmdline: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Filesystem {
     pub root_read_only: Option<bool>,
     pub usr_read_only: Option<bool>,

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{fstat, SFlag};
 use pathrs::flags::OpenFlags;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The running kernel's boot id: equal in two roots means one running machine.
@@ -135,7 +136,7 @@ pub enum Op {
 }
 
 /// A warning about the root's content, for the profile.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema, Deserialize)]
 pub struct Warning {
     pub path: Option<String>,
     pub message: String,

@@ -1,25 +1,11 @@
 //! The binary as a user meets it: exit codes, error messages, formats, rule loading, and a live run on
 //! the machine running the tests, checked against what this test reads independently.
 
-use std::path::Path;
-use std::process::Output;
-
 mod common;
-use common::hostprint;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::path::Path;
 
-fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, content) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    dir
-}
+use common::{hostprint, stderr, tree};
 
 #[test]
 fn missing_root_is_exit_1_and_names_the_path() {

@@ -16,6 +16,7 @@
 //! strings, `sys/hypervisor/type`, and the `hypervisor` CPU flag in `proc/cpuinfo` (`vm-other` when only
 //! that is known).
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::root::{Root, Warning};
@@ -23,7 +24,7 @@ use crate::root::{Root, Warning};
 pub const PID_INIT_INO: u64 = 4026531836;
 pub const CGROUP_INIT_INO: u64 = 4026531835;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Environment {
     pub container: String,
     /// `None` when the root holds no evidence either way (a recorded tree without `proc/cpuinfo`,

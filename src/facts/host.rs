@@ -3,11 +3,12 @@
 //! All from the root's `proc/` so a recorded root replays them; `uname` only for the live root's
 //! architecture (no proc file states it on every kernel).
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::root::Root;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Host {
     pub hostname: Option<String>,
     pub architecture: Option<String>,

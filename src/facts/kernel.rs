@@ -5,13 +5,14 @@
 //! The command line matters to identity and security: `ostree=` marks an OSTree boot, `selinux=0` and
 //! `enforcing=0` override the SELinux config, `snapd_recovery_mode=` marks Ubuntu Core 20+.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::root::Root;
 
 const CAP: usize = 64 * 1024;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Kernel {
     pub release: Option<String>,
     /// The command line, split into words (double quotes group, as the kernel does).

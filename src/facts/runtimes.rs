@@ -6,11 +6,12 @@
 //! Bottlerocket's host-containerd, Talos' system containerd). A path that exists but is not a socket
 //! (a directory left by a bad bind mount is common) is reported as a warning, not a runtime.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::root::{FileKind, Root, Warning};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Runtime {
     pub id: &'static str,
     pub socket: String,

@@ -7,19 +7,20 @@
 //! the runtime state is unknown (`null`), not "disabled".
 //! AppArmor: `sys/module/apparmor/parameters/enabled` is `Y` when the LSM is active.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::facts::kernel::Kernel;
 use crate::facts::os_release::read_env_file;
 use crate::root::{FileKind, Root};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Security {
     pub selinux: SeLinux,
     pub apparmor: AppArmor,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct SeLinux {
     pub enabled: Option<bool>,
     /// `enforcing`, `permissive` or `disabled`, as running.
@@ -30,7 +31,7 @@ pub struct SeLinux {
     pub policy: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AppArmor {
     pub enabled: Option<bool>,
 }

@@ -9,12 +9,13 @@
 //! system-image (Snappy 15.04), `ros` (RancherOS), kairos-agent (Kairos). Probes only stat; nothing is
 //! executed.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::facts::os_release::read_env_file;
 use crate::root::{FileKind, Root};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UpdateAgent {
     pub agent: &'static str,
     pub channel: Option<String>,

@@ -1,13 +1,32 @@
-//! Helpers shared by the integration tests: running the built binary the way a user does (no
-//! `RUST_LOG` leaking in from the developer's shell, so stderr is only what hostprint says).
+//! Helpers the integration tests share: run the real binary, read its stderr, build a root.
+//!
+//! Each test binary compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
 
 use std::process::{Command, Output};
 
-/// Runs the `hostprint` binary built for this test run with `args`.
+/// The binary, with RUST_LOG cleared so the caller's environment cannot change what it prints.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hostprint"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
 pub fn hostprint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostprint"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
+    bin().args(args).output().unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A temporary root holding `files` (path relative to the root, content).
+pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    dir
 }

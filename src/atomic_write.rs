@@ -1,0 +1,120 @@
+//! `--output FILE`: the one file hostprint ever writes, replaced atomically.
+//!
+//! node_exporter's textfile collector and NFD's `local` source read their directories at any moment;
+//! a file written in place can be read half-written (a truncated `.prom` makes the scrape fail, a
+//! truncated feature file drops labels). So the text goes to a temporary file in the *same* directory
+//! (rename is atomic only within one filesystem), is fsynced, and is renamed over the target; readers
+//! see the old file or the new one, never a mix. The directory is fsynced too, so after a crash the
+//! name points at complete content.
+//!
+//! The temporary name starts with a dot and does not end in `.prom`, because NFD skips dot-files and
+//! node_exporter reads only `*.prom`: neither ever sees it. `tempfile` creates it (O_EXCL, random
+//! name) and removes it on every failure path, so none are left behind.
+//!
+//! The mode is 0644 whatever the umask: node_exporter and nfd-worker often run as other users than
+//! the writer, and the content is not secret.
+
+use std::fs::{File, Permissions};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The mode of the written file.
+pub const MODE: u32 = 0o644;
+
+/// Writing `--output` failed; names the target and the step.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {step}", path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub step: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Replaces `path` with `contents`, atomically, mode 0644.
+pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    let fail = |step: String| {
+        let path = path.to_path_buf();
+        move |source| WriteError { path, step, source }
+    };
+    let Some(name) = path.file_name() else {
+        return Err(fail("it names no file".into())(std::io::Error::from(
+            std::io::ErrorKind::InvalidInput,
+        )));
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(MODE))
+        .tempfile_in(dir)
+        .map_err(fail(format!(
+            "creating a temporary file in {}",
+            dir.display()
+        )))?;
+    // The mode given at creation is filtered by the umask; fchmod is not.
+    tmp.as_file()
+        .set_permissions(Permissions::from_mode(MODE))
+        .map_err(fail("setting its mode".into()))?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(fail(format!("writing {}", tmp.path().display())))?;
+    // On failure the temporary file comes back inside the error and is deleted when it drops.
+    tmp.persist(path)
+        .map_err(|e| fail("renaming the temporary file over it".into())(e.error))?;
+    // Persist the rename itself. A directory that cannot be opened for fsync (rare: permissions allow
+    // creating files in it) does not undo a write that has already happened.
+    if let Ok(d) = File::open(dir) {
+        if let Err(e) = d.sync_all() {
+            tracing::debug!(dir = %dir.display(), error = %e, "fsync of the output directory failed");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn replaces_the_file_with_mode_0644_and_leaves_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("hostprint.prom");
+        std::fs::write(&target, "old\n").unwrap();
+        std::fs::set_permissions(&target, Permissions::from_mode(0o600)).unwrap();
+        write(&target, b"new\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+        assert_eq!(std::fs::metadata(&target).unwrap().mode() & 0o777, MODE);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("hostprint.prom")]);
+    }
+
+    #[test]
+    fn a_missing_directory_names_the_path() {
+        let err = write(Path::new("/nonexistent-hostprint-dir/x.prom"), b"x").unwrap_err();
+        let msg = format!("{err}");
+        assert!(msg.contains("/nonexistent-hostprint-dir/x.prom"), "{msg}");
+        assert!(
+            msg.contains("temporary file in /nonexistent-hostprint-dir"),
+            "{msg}"
+        );
+        assert_eq!(err.source.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_directory_as_target_fails_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("taken")).unwrap();
+        let err = write(&dir.path().join("taken"), b"x").unwrap_err();
+        assert!(format!("{err}").contains("renaming"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,306 @@
+//! `--format prometheus`: the profile in the Prometheus text exposition format, for node_exporter's
+//! textfile collector (`--collector.textfile.directory`), so a fleet's container OSes show up in the
+//! monitoring it already runs instead of in a collector of our own.
+//!
+//! # Metrics
+//!
+//! All gauges, all in the `hostprint_` namespace so they never clash with node_exporter's `node_os_*`.
+//! Facts hostprint could not establish are *absent* series (absence is how Prometheus says "unknown"),
+//! never a made-up 0.
+//!
+//! ```text
+//! hostprint_identity_info{id,name,kind,version,variant,container_os}  1    always
+//! hostprint_identity_confidence                                        0..100 (as in the JSON)
+//! hostprint_identity_eol_timestamp_seconds{id}                         end of life, 00:00 UTC
+//! hostprint_os_info{id,id_like,name,pretty_name,version,version_id,variant_id}  1  (node_os_info style)
+//! hostprint_selinux_enabled                                            0/1
+//! hostprint_selinux_current_mode / hostprint_selinux_config_mode      1 enforcing, 0 permissive, -1 disabled
+//! hostprint_apparmor_enabled                                           0/1
+//! hostprint_runtime_socket_info{runtime,socket}                        1 per socket found
+//! hostprint_update_agent_info{agent,channel,strategy}                  1 per agent
+//! hostprint_platform_info{id,name,role}                                1 per platform (DC/OS …)
+//! hostprint_component_info{id,name}                                    1 per component (etcd …)
+//! hostprint_warnings                                                   count of profile warnings
+//! ```
+//!
+//! The SELinux mode values are node_exporter's (`node_selinux_*_mode`, from go-selinux's
+//! Enforcing=1/Permissive=0/Disabled=-1), so one dashboard reads both.
+//!
+//! # Wire format
+//!
+//! Text format 0.0.4: `# HELP` and `# TYPE` before each family's samples, one family's samples
+//! together, every series of a family with the same label names (a missing value is `""`, which
+//! Prometheus treats as an absent label: node_exporter and client libraries reject a family whose series
+//! disagree on label names). Label values escape `\`, `"` and newline; HELP escapes `\` and newline.
+//! No timestamps: the same root gives the same bytes, and node_exporter stamps the scrape itself.
+
+use std::fmt::Write;
+
+use crate::profile::Profile;
+use crate::rules::parse_date;
+
+/// The namespace of every metric.
+pub const NAMESPACE: &str = "hostprint";
+
+pub fn render(p: &Profile) -> String {
+    let mut out = Exposition::default();
+    let id = &p.identity;
+    let os = &p.os;
+
+    out.gauge(
+        "identity_info",
+        "The OS hostprint identified (a fingerprint id, the os-release ID of a general-purpose host, or \"\" when unknown); always 1.",
+        [(
+            vec![
+                ("id", id.id.as_deref().unwrap_or("")),
+                ("name", id.name.as_deref().unwrap_or("")),
+                ("kind", id.kind),
+                ("version", os.version_id.as_deref().unwrap_or("")),
+                ("variant", os.variant_id.as_deref().unwrap_or("")),
+                ("container_os", if id.container_os { "true" } else { "false" }),
+            ],
+            1,
+        )],
+    );
+    out.gauge(
+        "identity_confidence",
+        "How sure hostprint is of the identity, 0 to 100 (the weight of the evidence that held).",
+        [(vec![], i64::from(id.confidence))],
+    );
+    let eol = id.eol.as_deref().and_then(unix_timestamp);
+    out.gauge(
+        "identity_eol_timestamp_seconds",
+        "End of life of the identified OS (vendor support ends), as a Unix timestamp at 00:00 UTC.",
+        eol.map(|t| (vec![("id", id.id.as_deref().unwrap_or(""))], t)),
+    );
+
+    // node_exporter's node_os_info carries os-release verbatim; VERSION is not in the JSON contract's
+    // `os` block, so it comes from the facts behind the profile.
+    let id_like = os.id_like.join(" ");
+    out.gauge(
+        "os_info",
+        "The os-release fields of the root, verbatim (node_exporter node_os_info style); always 1.",
+        os.source.as_ref().map(|_| {
+            (
+                vec![
+                    ("id", os.id.as_deref().unwrap_or("")),
+                    ("id_like", id_like.as_str()),
+                    ("name", os.name.as_deref().unwrap_or("")),
+                    ("pretty_name", os.pretty_name.as_deref().unwrap_or("")),
+                    ("version", p.facts.os_release.get("VERSION").unwrap_or("")),
+                    ("version_id", os.version_id.as_deref().unwrap_or("")),
+                    ("variant_id", os.variant_id.as_deref().unwrap_or("")),
+                ],
+                1,
+            )
+        }),
+    );
+
+    let se = &p.security.selinux;
+    out.gauge(
+        "selinux_enabled",
+        "SELinux is enabled in the running kernel, 1 is true, 0 is false.",
+        se.enabled.map(|e| (vec![], i64::from(e))),
+    );
+    out.gauge(
+        "selinux_current_mode",
+        "Current SELinux enforcement mode: 1 enforcing, 0 permissive, -1 disabled.",
+        se.mode
+            .as_deref()
+            .and_then(selinux_mode)
+            .map(|m| (vec![], m)),
+    );
+    out.gauge(
+        "selinux_config_mode",
+        "Configured SELinux enforcement mode (SELINUX= in /etc/selinux/config): 1 enforcing, 0 permissive, -1 disabled.",
+        se.config_mode
+            .as_deref()
+            .and_then(selinux_mode)
+            .map(|m| (vec![], m)),
+    );
+    out.gauge(
+        "apparmor_enabled",
+        "AppArmor is enabled in the running kernel, 1 is true, 0 is false.",
+        p.security.apparmor.enabled.map(|e| (vec![], i64::from(e))),
+    );
+
+    let sockets: Vec<String> = p
+        .runtimes
+        .iter()
+        .map(|r| format!("/{}", r.socket))
+        .collect();
+    out.gauge(
+        "runtime_socket_info",
+        "A container runtime socket found on the root (seen with stat, never connected to); always 1.",
+        p.runtimes
+            .iter()
+            .zip(&sockets)
+            .map(|(r, s)| (vec![("runtime", r.id), ("socket", s.as_str())], 1)),
+    );
+    out.gauge(
+        "update_agent_info",
+        "An OS update agent found on the root, with its channel and reboot strategy where configured; always 1.",
+        p.updates.iter().map(|u| {
+            (
+                vec![
+                    ("agent", u.agent),
+                    ("channel", u.channel.as_deref().unwrap_or("")),
+                    ("strategy", u.strategy.as_deref().unwrap_or("")),
+                ],
+                1,
+            )
+        }),
+    );
+    out.gauge(
+        "platform_info",
+        "A platform found on the root (e.g. dcos) and this node's role in it; always 1.",
+        p.platforms.iter().map(|x| {
+            (
+                vec![
+                    ("id", x.id.as_str()),
+                    ("name", x.name.as_str()),
+                    ("role", x.role.as_deref().unwrap_or("")),
+                ],
+                1,
+            )
+        }),
+    );
+    out.gauge(
+        "component_info",
+        "A component found on the root (etcd, fleet, kubelet, …); always 1.",
+        p.components
+            .iter()
+            .map(|c| (vec![("id", c.id.as_str()), ("name", c.name.as_str())], 1)),
+    );
+    out.gauge(
+        "warnings",
+        "Warnings in the profile (unreadable or malformed files, conflicting evidence, stale markers).",
+        [(vec![], p.warnings.len() as i64)],
+    );
+    out.text
+}
+
+/// node_exporter's (go-selinux's) numbers for an SELinux mode.
+fn selinux_mode(mode: &str) -> Option<i64> {
+    match mode {
+        "enforcing" => Some(1),
+        "permissive" => Some(0),
+        "disabled" => Some(-1),
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD` as seconds since 1970-01-01 00:00 UTC. Rule files are validated with the same
+/// `parse_date`, so `None` only for a date that could not have been loaded.
+pub fn unix_timestamp(date: &str) -> Option<i64> {
+    let (y, m, d) = parse_date(date)?;
+    Some(days_from_civil(y, m, d) * 86_400)
+}
+
+/// Days since 1970-01-01 in the proleptic Gregorian calendar (Howard Hinnant's `days_from_civil`):
+/// eras of 400 years have a fixed length, and counting years from March puts the leap day last.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Escapes a label value: backslash, double quote and line feed, per the text format.
+pub fn escape_label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes HELP text: backslash and line feed (quotes are literal there).
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// The text being built, one family at a time.
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+type Sample<'a> = (Vec<(&'static str, &'a str)>, i64);
+
+impl Exposition {
+    /// One gauge family: HELP, TYPE and its samples. A family without samples is left out entirely, so
+    /// an unknown fact is an absent series rather than a header with nothing under it.
+    fn gauge<'a>(&mut self, name: &str, help: &str, samples: impl IntoIterator<Item = Sample<'a>>) {
+        let mut samples = samples.into_iter().peekable();
+        if samples.peek().is_none() {
+            return;
+        }
+        let full = format!("{NAMESPACE}_{name}");
+        let _ = writeln!(self.text, "# HELP {full} {}", escape_help(help));
+        let _ = writeln!(self.text, "# TYPE {full} gauge");
+        for (labels, value) in samples {
+            self.text.push_str(&full);
+            if !labels.is_empty() {
+                self.text.push('{');
+                for (i, (k, v)) in labels.iter().enumerate() {
+                    if i > 0 {
+                        self.text.push(',');
+                    }
+                    let _ = write!(self.text, "{k}=\"{}\"", escape_label_value(v));
+                }
+                self.text.push('}');
+            }
+            let _ = writeln!(self.text, " {value}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_of_known_dates() {
+        assert_eq!(unix_timestamp("1970-01-01"), Some(0));
+        // CoreOS Container Linux end of life; `date -u -d 2020-05-26 +%s`.
+        assert_eq!(unix_timestamp("2020-05-26"), Some(1_590_451_200));
+        // Leap day, and the day after it.
+        assert_eq!(unix_timestamp("2024-02-29"), Some(1_709_164_800));
+        assert_eq!(unix_timestamp("2024-03-01"), Some(1_709_251_200));
+        // Century years: 2000 is a leap year, 2100 is not.
+        assert_eq!(unix_timestamp("2000-03-01"), Some(951_868_800));
+        assert_eq!(unix_timestamp("2100-03-01"), Some(4_107_542_400));
+        assert_eq!(unix_timestamp("1969-12-31"), Some(-86_400));
+        assert_eq!(unix_timestamp("2020-5-26"), None);
+        assert_eq!(unix_timestamp("someday"), None);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label_value(r#"a"b"#), r#"a\"b"#);
+        assert_eq!(escape_label_value(r"C:\dir"), r"C:\\dir");
+        assert_eq!(escape_label_value("two\nlines"), r"two\nlines");
+        assert_eq!(escape_label_value("plain é ✓"), "plain é ✓");
+    }
+
+    #[test]
+    fn empty_family_is_left_out() {
+        let mut out = Exposition::default();
+        out.gauge("nothing", "help", std::iter::empty());
+        assert_eq!(out.text, "");
+        out.gauge("one", "a \\ b\nc", [(vec![("k", "v\"")], 1)]);
+        assert_eq!(
+            out.text,
+            "# HELP hostprint_one a \\\\ b\\nc\n# TYPE hostprint_one gauge\nhostprint_one{k=\"v\\\"\"} 1\n"
+        );
+    }
+}
