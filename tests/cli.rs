@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{hostprint, stderr, tree};
+use common::{hostprint, probe_with_rules, stderr, tree};
 
 #[test]
 fn missing_root_is_exit_1_and_names_the_path() {
@@ -95,14 +95,7 @@ fn user_rule_adds_a_system_without_rust() {
         ("etc/os-release", "ID=acme\n"),
         ("usr/libexec/acme-updater", ""),
     ]);
-    let o = hostprint(&[
-        "--fingerprints",
-        rules.path().to_str().unwrap(),
-        "--root",
-        host.path().to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let o = probe_with_rules(rules.path(), host.path(), "json");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["identity"]["id"], "acme-os");

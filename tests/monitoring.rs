@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, hostprint, stderr, tree};
+use common::{bin, hostprint, probe_with_rules, stderr, tree};
 
 fn prometheus(root: &Path) -> Output {
     hostprint(&["--root", root.to_str().unwrap(), "--format", "prometheus"])
@@ -295,14 +295,7 @@ fn hostile_names_are_escaped_and_round_trip() {
         "etc/os-release",
         "ID=acme\nPRETTY_NAME=\"Acme \\\"quoted\\\" \\\\ back\"\nVERSION_ID=1.2\n",
     )]);
-    let o = hostprint(&[
-        "--fingerprints",
-        rules.path().to_str().unwrap(),
-        "--root",
-        host.path().to_str().unwrap(),
-        "--format",
-        "prometheus",
-    ]);
+    let o = probe_with_rules(rules.path(), host.path(), "prometheus");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(

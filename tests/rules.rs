@@ -2,6 +2,9 @@
 //! and node selectors — a rename must fail here), identity never rests on weak signals alone, and
 //! conflicting evidence is reported instead of hidden.
 
+mod common;
+
+use common::tree;
 use hostprint::profile;
 use hostprint::root::Root;
 use hostprint::rules::{Kind, RuleSet};
@@ -75,16 +78,6 @@ fn retired_systems_say_so() {
         rules.get("coreos").unwrap().successor.as_deref(),
         Some("fedora-coreos")
     );
-}
-
-fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, content) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-    }
-    dir
 }
 
 fn profile_of(files: &[(&str, &str)]) -> profile::Profile {

@@ -30,3 +30,15 @@ pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// Probes `root` with the extra rules in `rules`, printing `format`.
+pub fn probe_with_rules(rules: &std::path::Path, root: &std::path::Path, format: &str) -> Output {
+    hostprint(&[
+        "--fingerprints",
+        rules.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--format",
+        format,
+    ])
+}
