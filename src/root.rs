@@ -316,7 +316,9 @@ impl Root {
     }
 
     fn load_manifest(&mut self, dir: &Path) -> Result<(), RootError> {
-        let text = match self.read_text_quiet(MANIFEST_FILE, 1 << 20) {
+        // A manifest that is there but unusable (a FIFO, a loop, unreadable) is warned about by the
+        // read and then ignored: the tree is still probed.
+        let text = match self.read_text(MANIFEST_FILE, 1 << 20) {
             Ok(t) => t.text,
             Err(_) => return Ok(()),
         };
@@ -475,7 +477,9 @@ impl Root {
     }
 
     /// Reads a regular file, at most `cap` bytes. Warns (in the profile) about anything but success
-    /// or absence, so that every probe reports bad input the same way.
+    /// or absence, so that every probe reports bad input the same way: a FIFO, a loop, a device, a
+    /// truncated or non-UTF-8 file is bad input wherever it is (PID 1's files and DMI strings
+    /// included), and an unreadable file is "unreadable", never absent.
     pub fn read(&self, path: &str, cap: usize) -> Result<Content, Failure> {
         let result = self.read_inner(path, cap);
         self.log(path, Op::Read, outcome_of(&result));
@@ -503,8 +507,9 @@ impl Root {
         Ok(text)
     }
 
-    /// Reads text without warnings, for files whose absence or failure is itself the fact (the
-    /// manifest, PID 1's files on a host that hides them).
+    /// Reads text without warnings. Only for hostprint's own bookkeeping (comparing `boot_id` with
+    /// ours), never for a fact a probe reports: probes use [`Root::read_text`], so that bad input
+    /// at any path they read is warned about (tests/hostile.rs checks every one).
     pub fn read_text_quiet(&self, path: &str, cap: usize) -> Result<Text, Failure> {
         let result = self.read_inner(path, cap);
         self.log(path, Op::Read, outcome_of(&result));

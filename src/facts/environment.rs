@@ -151,13 +151,13 @@ fn virtualization(root: &Root, cpuinfo: Option<&str>) -> (Option<String>, String
         "sys/class/dmi/id/board_vendor",
         "sys/class/dmi/id/bios_vendor",
     ] {
-        if let Ok(t) = root.read_text_quiet(path, 256) {
+        if let Ok(t) = root.read_text(path, 256) {
             if let Some(id) = dmi_vendor(t.text.trim()) {
                 return (Some(id.into()), format!("{path} is {:?}", t.text.trim()));
             }
         }
     }
-    if let Ok(t) = root.read_text_quiet("sys/hypervisor/type", 64) {
+    if let Ok(t) = root.read_text("sys/hypervisor/type", 64) {
         if t.text.trim() == "xen" {
             return (Some("xen".into()), "sys/hypervisor/type is xen".into());
         }

@@ -30,12 +30,12 @@ impl Pid1 {
 
 pub fn probe(root: &Root) -> Pid1 {
     let comm = root
-        .read_text_quiet("proc/1/comm", 256)
+        .read_text("proc/1/comm", 256)
         .ok()
         .map(|t| t.text.trim_end_matches('\n').to_string())
         .filter(|s| !s.is_empty());
     let cmdline = root
-        .read_text_quiet("proc/1/cmdline", 64 * 1024)
+        .read_text("proc/1/cmdline", 64 * 1024)
         .map(|t| parse_cmdline(&t.text))
         .unwrap_or_default();
     let (exe, exe_error) = match root.readlink("proc/1/exe") {

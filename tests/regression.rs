@@ -1,0 +1,43 @@
+//! One test per bug found and fixed, named after the bug, so that it never comes back. Most were found
+//! by the hostile-root matrix (tests/hostile.rs) or the fuzzers (fuzz/); each test here is the
+//! smallest input that showed it, run in-process against the library.
+
+use std::path::Path;
+
+use hostprint::facts::pid1;
+use hostprint::root::{Root, Warning, MANIFEST_FILE};
+
+fn fifo(path: &Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+}
+
+fn warned(warnings: &[Warning], path: &str, words: &str) -> bool {
+    warnings
+        .iter()
+        .any(|w| w.path.as_deref() == Some(path) && w.message.contains(words))
+}
+
+/// a truncated or non-UTF-8 file there produced no warning at all, and init came out null unexplained.
+#[test]
+fn bad_input_at_pid1_comm_was_silently_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    fifo(&dir.path().join("proc/1/comm"));
+    std::fs::write(dir.path().join("proc/1/cmdline"), b"/sbin/\xffinit\0").unwrap();
+    let root = Root::open(dir.path()).unwrap();
+    let p = pid1::probe(&root);
+    assert_eq!(p.comm, None);
+    let w = root.take_warnings();
+    assert!(warned(&w, "proc/1/comm", "is a fifo"), "{w:?}");
+    assert!(warned(&w, "proc/1/cmdline", "not valid UTF-8"), "{w:?}");
+}
+
+/// root silently lost its sockets and unreadable entries.
+#[test]
+fn unusable_manifest_was_silently_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    fifo(&dir.path().join(MANIFEST_FILE));
+    let root = Root::open(dir.path()).unwrap();
+    let w = root.take_warnings();
+    assert!(warned(&w, MANIFEST_FILE, "is a fifo"), "{w:?}");
+}
