@@ -394,18 +394,29 @@ impl Root {
         });
     }
 
-    /// The kind of `path`, following symlinks inside the root.
+    /// The kind of `path`, following symlinks inside the root. A path that exists but cannot be
+    /// resolved (a symlink loop, a directory we may not search) is warned about: it is not absent,
+    /// and a marker that could not be checked must not silently count as missing.
     pub fn stat(&self, path: &str) -> Result<FileKind, Failure> {
         let result = self.kind_of(path, true);
         self.log(path, Op::Stat, outcome_of(&result));
+        self.warn_unreadable(path, &result);
         result
     }
 
-    /// The kind of `path` itself (a trailing symlink is reported as a symlink).
+    /// The kind of `path` itself (a trailing symlink is reported as a symlink). Warns like
+    /// [`Root::stat`].
     pub fn lstat(&self, path: &str) -> Result<FileKind, Failure> {
         let result = self.kind_of(path, false);
         self.log(path, Op::Lstat, outcome_of(&result));
+        self.warn_unreadable(path, &result);
         result
+    }
+
+    fn warn_unreadable<T>(&self, path: &str, result: &Result<T, Failure>) {
+        if let Err(f @ Failure::Unreadable(_)) = result {
+            self.warn(Warning::at(path, f.to_string()));
+        }
     }
 
     fn kind_of(&self, path: &str, follow: bool) -> Result<FileKind, Failure> {

@@ -2,9 +2,10 @@
 //! by the hostile-root matrix (tests/hostile.rs) or the fuzzers (fuzz/); each test here is the
 //! smallest input that showed it, run in-process against the library.
 
+use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use hostprint::facts::pid1;
+use hostprint::facts::{pid1, update};
 use hostprint::root::{Root, Warning, MANIFEST_FILE};
 
 fn fifo(path: &Path) {
@@ -30,6 +31,18 @@ fn bad_input_at_pid1_comm_was_silently_ignored() {
     let w = root.take_warnings();
     assert!(warned(&w, "proc/1/comm", "is a fifo"), "{w:?}");
     assert!(warned(&w, "proc/1/cmdline", "not valid UTF-8"), "{w:?}");
+}
+
+/// "absent" without a word: an update agent or runtime could vanish from the profile unexplained.
+#[test]
+fn symlink_loop_at_a_marker_was_silently_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
+    symlink("rpm-ostree", dir.path().join("usr/bin/rpm-ostree")).unwrap();
+    let root = Root::open(dir.path()).unwrap();
+    assert!(update::probe(&root).is_empty());
+    let w = root.take_warnings();
+    assert!(warned(&w, "usr/bin/rpm-ostree", "symbolic links"), "{w:?}");
 }
 
 /// root silently lost its sockets and unreadable entries.

@@ -19,7 +19,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Serialize;
 
-use crate::root::{Failure, FileKind, Root, Warning};
+use crate::root::{FileKind, Root, Warning};
 
 /// Everything observed. Rules read this and nothing else.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -99,15 +99,9 @@ fn probe_path(root: &Root, path: &str) -> PathFact {
         Ok(FileKind::Symlink) => root.readlink(path).ok(),
         _ => None,
     };
-    let kind = match root.stat(path) {
-        Ok(kind) => Some(kind),
-        Err(Failure::Absent) => None,
-        Err(f) => {
-            // A loop or a permission error on a marker is worth knowing: the rule sees "absent".
-            root.warn(Warning::at(path, f.to_string()));
-            None
-        }
-    };
+    // A loop or a permission error on a marker is warned about by `Root::stat`; the rule sees
+    // "absent", the profile says why.
+    let kind = root.stat(path).ok();
     PathFact { kind, link_target }
 }
 
