@@ -45,6 +45,20 @@ fn symlink_loop_at_a_marker_was_silently_absent() {
     assert!(warned(&w, "usr/bin/rpm-ostree", "symbolic links"), "{w:?}");
 }
 
+/// its channel; a FIFO there failed the "file or directory" test and was never read, so no warning.
+#[test]
+fn fifo_at_channel_ini_hid_the_update_agent_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    fifo(&dir.path().join("etc/system-image/channel.ini"));
+    let root = Root::open(dir.path()).unwrap();
+    assert!(update::probe(&root).is_empty());
+    let w = root.take_warnings();
+    assert!(
+        warned(&w, "etc/system-image/channel.ini", "is a fifo"),
+        "{w:?}"
+    );
+}
+
 /// root silently lost its sockets and unreadable entries.
 #[test]
 fn unusable_manifest_was_silently_ignored() {
@@ -53,4 +67,24 @@ fn unusable_manifest_was_silently_ignored() {
     let root = Root::open(dir.path()).unwrap();
     let w = root.take_warnings();
     assert!(warned(&w, MANIFEST_FILE, "is a fifo"), "{w:?}");
+}
+
+/// so the vendor default's channel was reported as if it were the host's. Only absence falls back.
+#[test]
+fn unusable_update_conf_override_passed_off_the_vendor_default() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("usr/share/flatcar")).unwrap();
+    std::fs::write(
+        dir.path().join("usr/share/flatcar/update.conf"),
+        "GROUP=stable\n",
+    )
+    .unwrap();
+    fifo(&dir.path().join("etc/flatcar/update.conf"));
+    let root = Root::open(dir.path()).unwrap();
+    let agents = update::probe(&root);
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0].agent, "update_engine");
+    assert_eq!(agents[0].channel, None, "the override's channel is unknown");
+    let w = root.take_warnings();
+    assert!(warned(&w, "etc/flatcar/update.conf", "is a fifo"), "{w:?}");
 }

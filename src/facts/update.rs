@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::facts::os_release::read_env_file;
-use crate::root::{FileKind, Root};
+use crate::root::{Failure, FileKind, Root, Warning};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UpdateAgent {
@@ -69,10 +69,7 @@ const CONF_CAP: usize = 16 * 1024;
 pub fn probe(root: &Root) -> Vec<UpdateAgent> {
     let mut found = Vec::new();
     for (agent, paths) in AGENTS {
-        let Some(source) = paths
-            .iter()
-            .find(|p| matches!(root.stat(p), Ok(FileKind::File | FileKind::Dir)))
-        else {
+        let Some(source) = paths.iter().find(|p| is_evidence(root, p, agent)) else {
             continue;
         };
         let mut entry = UpdateAgent {
@@ -92,6 +89,25 @@ pub fn probe(root: &Root) -> Vec<UpdateAgent> {
     found
 }
 
+/// Whether `path` shows the agent: a file or directory. Anything else that is there (a FIFO where a
+/// config file belongs) is bad input, warned about rather than silently taken as absent.
+fn is_evidence(root: &Root, path: &str, agent: &str) -> bool {
+    match root.stat(path) {
+        Ok(FileKind::File | FileKind::Dir) => true,
+        Ok(other) => {
+            root.warn(Warning::at(
+                path,
+                format!(
+                    "is a {}, not a file or directory; not taken as evidence of {agent}",
+                    other.as_str()
+                ),
+            ));
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// A key from the CoreOS/Flatcar update.conf chain: the vendor default under `usr/share/<os>/`,
 /// overridden by the admin's `etc/<os>/update.conf`. Flatcar is tried before CoreOS because a Flatcar
 /// host may carry `etc/coreos -> flatcar` compatibility links.
@@ -103,10 +119,19 @@ fn update_conf_value(root: &Root, key: &str) -> Option<String> {
             format!("usr/share/{os}/update.conf"),
             format!("etc/{os}/update.conf"),
         ] {
-            if let Ok(file) = read_env_file(root, &path, CONF_CAP) {
-                seen = true;
-                if let Some(v) = file.fields.get(key).filter(|v| !v.is_empty()) {
-                    value = Some(v.clone());
+            match read_env_file(root, &path, CONF_CAP) {
+                Ok(file) => {
+                    seen = true;
+                    if let Some(v) = file.fields.get(key).filter(|v| !v.is_empty()) {
+                        value = Some(v.clone());
+                    }
+                }
+                Err(Failure::Absent) => {}
+                // There but unusable (unreadable, a FIFO, …; the read warned): what it says is
+                // unknown, so an earlier file's value must not pass for it. Only absence falls back.
+                Err(_) => {
+                    seen = true;
+                    value = None;
                 }
             }
         }
