@@ -5,7 +5,7 @@
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use hostprint::facts::{pid1, update};
+use hostprint::facts::{environment, pid1, update};
 use hostprint::root::{Root, Warning, MANIFEST_FILE};
 
 fn fifo(path: &Path) {
@@ -55,6 +55,39 @@ fn fifo_at_channel_ini_hid_the_update_agent_silently() {
     let w = root.take_warnings();
     assert!(
         warned(&w, "etc/system-image/channel.ini", "is a fifo"),
+        "{w:?}"
+    );
+}
+
+/// the container verdict fell to marker files with nothing said.
+#[test]
+fn namespace_link_that_is_not_one_was_silently_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("proc/1/ns")).unwrap();
+    std::fs::write(dir.path().join("proc/1/ns/pid"), "pid:[4026531836]").unwrap();
+    symlink("not-a-namespace", dir.path().join("proc/1/ns/cgroup")).unwrap();
+    std::fs::create_dir_all(dir.path().join("proc/self/ns")).unwrap();
+    symlink("pid:[4026531836]", dir.path().join("proc/self/ns/pid")).unwrap();
+    symlink("cgroup:[1]", dir.path().join("proc/self/ns/cgroup")).unwrap();
+    let root = Root::open(dir.path()).unwrap();
+    let env = environment::probe(&root, None, None);
+    // PID 1's bad link is not evidence; our own (a non-initial cgroup namespace) decides.
+    assert_eq!(env.container, "container-other");
+    let w = root.take_warnings();
+    assert!(
+        warned(&w, "proc/1/ns/pid", "is a file, not a namespace link"),
+        "{w:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("proc/1/ns")).unwrap();
+    symlink("pid:[4026531836]", dir.path().join("proc/1/ns/pid")).unwrap();
+    symlink("elsewhere", dir.path().join("proc/1/ns/cgroup")).unwrap();
+    let root = Root::open(dir.path()).unwrap();
+    environment::probe(&root, None, None);
+    let w = root.take_warnings();
+    assert!(
+        warned(&w, "proc/1/ns/cgroup", "not a namespace link"),
         "{w:?}"
     );
 }

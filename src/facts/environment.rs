@@ -19,7 +19,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::root::{Root, Warning};
+use crate::root::{Failure, Root, Warning};
 
 pub const PID_INIT_INO: u64 = 4026531836;
 pub const CGROUP_INIT_INO: u64 = 4026531835;
@@ -40,14 +40,10 @@ pub struct Environment {
 /// Namespace evidence: `Some(true)` initial, `Some(false)` not, `None` unknown.
 fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<bool> {
     for pid in ["1", "self"] {
-        let pid_ns = root.readlink(&format!("proc/{pid}/ns/pid")).ok();
-        let Some(pid_ino) = pid_ns.as_deref().and_then(|t| ns_inode(t, "pid")) else {
+        let Some(pid_ino) = ns_link(root, pid, "pid") else {
             continue;
         };
-        let cgroup_ino = root
-            .readlink(&format!("proc/{pid}/ns/cgroup"))
-            .ok()
-            .and_then(|t| ns_inode(&t, "cgroup"));
+        let cgroup_ino = ns_link(root, pid, "cgroup");
         evidence.push(format!(
             "proc/{pid}/ns/pid is pid:[{pid_ino}]{}",
             cgroup_ino
@@ -59,6 +55,34 @@ fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<bool>
         return Some(initial);
     }
     None
+}
+
+/// The inode of `proc/<pid>/ns/<kind>`. Absent, or not ours to read (EACCES on PID 1's links without
+/// ptrace rights, a fact about privileges; `self` is tried next), is quiet. Anything else there — a
+/// file, a FIFO, a link whose text is not `kind:[N]` — is bad input, warned about, and not evidence.
+fn ns_link(root: &Root, pid: &str, kind: &str) -> Option<u64> {
+    let path = format!("proc/{pid}/ns/{kind}");
+    match root.readlink(&path) {
+        Ok(text) => {
+            let inode = ns_inode(&text, kind);
+            if inode.is_none() {
+                let shown: String = text.chars().take(80).collect();
+                root.warn(Warning::at(
+                    &path,
+                    format!("not a namespace link: points at {shown:?}"),
+                ));
+            }
+            inode
+        }
+        Err(Failure::WrongKind(k)) => {
+            root.warn(Warning::at(
+                &path,
+                format!("is a {}, not a namespace link", k.as_str()),
+            ));
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// `pid:[4026531836]` → 4026531836.
