@@ -5,7 +5,7 @@
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use hostprint::facts::{environment, pid1, update};
+use hostprint::facts::{environment, mounts, pid1, update};
 use hostprint::root::{Root, Warning, MANIFEST_FILE};
 
 fn fifo(path: &Path) {
@@ -19,6 +19,7 @@ fn warned(warnings: &[Warning], path: &str, words: &str) -> bool {
         .any(|w| w.path.as_deref() == Some(path) && w.message.contains(words))
 }
 
+/// PID 1's files, the mount tables and the DMI strings were read "quietly": a FIFO, a loop, a device,
 /// a truncated or non-UTF-8 file there produced no warning at all, and init came out null unexplained.
 #[test]
 fn bad_input_at_pid1_comm_was_silently_ignored() {
@@ -33,6 +34,7 @@ fn bad_input_at_pid1_comm_was_silently_ignored() {
     assert!(warned(&w, "proc/1/cmdline", "not valid UTF-8"), "{w:?}");
 }
 
+/// A symlink loop (or a directory we may not search) at a marker that is only stat'ed counted as
 /// "absent" without a word: an update agent or runtime could vanish from the profile unexplained.
 #[test]
 fn symlink_loop_at_a_marker_was_silently_absent() {
@@ -45,6 +47,7 @@ fn symlink_loop_at_a_marker_was_silently_absent() {
     assert!(warned(&w, "usr/bin/rpm-ostree", "symbolic links"), "{w:?}");
 }
 
+/// `etc/system-image/channel.ini` is both the evidence of Snappy's updater and the file read for
 /// its channel; a FIFO there failed the "file or directory" test and was never read, so no warning.
 #[test]
 fn fifo_at_channel_ini_hid_the_update_agent_silently() {
@@ -59,6 +62,7 @@ fn fifo_at_channel_ini_hid_the_update_agent_silently() {
     );
 }
 
+/// A namespace "link" that was a file, a FIFO, or a link with foreign text was dropped silently and
 /// the container verdict fell to marker files with nothing said.
 #[test]
 fn namespace_link_that_is_not_one_was_silently_ignored() {
@@ -92,6 +96,36 @@ fn namespace_link_that_is_not_one_was_silently_ignored() {
     );
 }
 
+/// A 4 MiB mount table of garbage kept one error string per line (~60 MiB peak for a 50 MiB file
+/// capped at 4 MiB), and each error was procfs-core's "Internal error: bug at /root/.cargo/registry/…
+/// (please report this procfs bug)", which for a long line embedded the whole line: a 4 MB warning.
+#[test]
+fn mountinfo_garbage_kept_every_error_and_leaked_procfs_internals() {
+    let garbage = "not a mount line\n".repeat(10_000);
+    let (m, bad) = mounts::parse(&garbage);
+    assert!(m.is_empty());
+    assert_eq!(bad.count, 10_000);
+    assert_eq!(bad.first, Some((1, "not a mount line".to_string())));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("proc/self")).unwrap();
+    std::fs::write(
+        dir.path().join("proc/self/mountinfo"),
+        format!("A={}", "x".repeat(1 << 20)),
+    )
+    .unwrap();
+    let root = Root::open(dir.path()).unwrap();
+    mounts::probe(&root);
+    let w = root.take_warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0]
+        .message
+        .starts_with("1 malformed line(s), first at line 1"));
+    assert!(w[0].message.len() < 200, "{} bytes", w[0].message.len());
+    assert!(!w[0].message.contains("procfs bug"), "{}", w[0].message);
+}
+
+/// A manifest that was there but unusable (a FIFO, a loop) was ignored without a word, so a recorded
 /// root silently lost its sockets and unreadable entries.
 #[test]
 fn unusable_manifest_was_silently_ignored() {
@@ -102,6 +136,7 @@ fn unusable_manifest_was_silently_ignored() {
     assert!(warned(&w, MANIFEST_FILE, "is a fifo"), "{w:?}");
 }
 
+/// An unreadable admin override (`etc/flatcar/update.conf`, mode 000 or a FIFO) was treated as absent,
 /// so the vendor default's channel was reported as if it were the host's. Only absence falls back.
 #[test]
 fn unusable_update_conf_override_passed_off_the_vendor_default() {

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use procfs_core::process::MountInfo;
 
+use crate::facts::os_release::shorten;
 use crate::root::{Root, Warning};
 
 /// A mount table of thousands of lines (a busy Kubernetes node) stays well under this.
@@ -32,16 +33,16 @@ pub struct Mount {
 
 pub fn probe(root: &Root) -> Mounts {
     for path in ["proc/1/mountinfo", "proc/self/mountinfo"] {
-        let Ok(text) = root.read_text_quiet(path, CAP) else {
+        let Ok(text) = root.read_text(path, CAP) else {
             continue;
         };
         let (mounts, bad) = parse(&text.text);
-        if let Some((line, reason)) = bad.first() {
+        if let Some((line, text)) = &bad.first {
             root.warn(Warning::at(
                 path,
                 format!(
-                    "{} malformed line(s), first at line {line}: {reason}",
-                    bad.len()
+                    "{} malformed line(s), first at line {line}: {text:?}",
+                    bad.count
                 ),
             ));
         }
@@ -53,10 +54,22 @@ pub fn probe(root: &Root) -> Mounts {
     Mounts::default()
 }
 
-/// Parses mountinfo text; returns the mounts and the (line, reason) of each bad line.
-pub fn parse(text: &str) -> (Vec<Mount>, Vec<(usize, String)>) {
+/// Malformed lines of a mount table: how many, and the first (1-based line number, shortened text).
+///
+/// Only the first is kept: a hostile 4 MiB table of garbage is ~100k bad lines, and keeping an error
+/// for each cost more memory than the table itself. procfs-core's own error text is not used: it
+/// reads "Internal error: bug at <build path> (please report this procfs bug)" and can embed the
+/// whole line; the line itself, shortened, says more.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BadLines {
+    pub count: usize,
+    pub first: Option<(usize, String)>,
+}
+
+/// Parses mountinfo text; returns the mounts and the bad lines.
+pub fn parse(text: &str) -> (Vec<Mount>, BadLines) {
     let mut mounts = Vec::new();
-    let mut bad = Vec::new();
+    let mut bad = BadLines::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -67,7 +80,12 @@ pub fn parse(text: &str) -> (Vec<Mount>, Vec<(usize, String)>) {
                 fs_type: m.fs_type,
                 read_only: m.mount_options.contains_key("ro"),
             }),
-            Err(e) => bad.push((i + 1, e.to_string())),
+            Err(_) => {
+                bad.count += 1;
+                if bad.first.is_none() {
+                    bad.first = Some((i + 1, shorten(line)));
+                }
+            }
         }
     }
     (mounts, bad)
@@ -126,7 +144,7 @@ mod tests {
     #[test]
     fn flatcar_like_table() {
         let (m, bad) = parse(FLATCAR);
-        assert!(bad.is_empty());
+        assert_eq!(bad, BadLines::default());
         assert_eq!(
             summarize(&m),
             Mounts {
@@ -156,10 +174,10 @@ mod tests {
 
     #[test]
     fn bad_lines_are_counted_not_fatal() {
-        let (m, bad) = parse("garbage line\n1 0 8:1 / / rw - ext4 /dev/sda1 rw\n");
+        let (m, bad) = parse("garbage line\n1 0 8:1 / / rw - ext4 /dev/sda1 rw\nmore garbage\n");
         assert_eq!(m.len(), 1);
-        assert_eq!(bad.len(), 1);
-        assert_eq!(bad[0].0, 1);
+        assert_eq!(bad.count, 2);
+        assert_eq!(bad.first, Some((1, "garbage line".to_string())));
     }
 
     #[test]

@@ -120,7 +120,9 @@ fn unquote(value: &str) -> Result<String, &'static str> {
     Ok(out)
 }
 
-fn shorten(line: &str) -> String {
+/// A line for a warning: at most 120 characters, then an ellipsis, so that a hostile megabyte-long
+/// line does not end up whole in the profile.
+pub fn shorten(line: &str) -> String {
     const MAX: usize = 120;
     if line.chars().count() <= MAX {
         line.to_string()
