@@ -1,9 +1,19 @@
-//! Helpers the integration tests share: run the real binary, read its stderr, build a root.
+//! Helpers the integration tests share: run the real binary, read its stderr, build a root; and,
+//! for the hostile and privileged tests, run a command under a hard time limit while measuring it
+//! (wall time, the child's peak RSS).
 //!
 //! Each test binary compiles this module on its own and uses only part of it.
+//!
+//! `run` sends output to anonymous temp files, not pipes: a run that prints more than a pipe holds
+//! must not look like a hang. The child is reaped with `wait4` so its `ru_maxrss` is its own, not the
+//! maximum over every child this test process ever had.
 #![allow(dead_code)]
 
-use std::process::{Command, Output};
+use std::io::{Read, Seek};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The binary, with RUST_LOG cleared so the caller's environment cannot change what it prints.
 pub fn bin() -> Command {
@@ -41,4 +51,112 @@ pub fn probe_with_rules(rules: &std::path::Path, root: &std::path::Path, format:
         "--format",
         format,
     ])
+}
+
+/// A finished run of a command.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// Peak resident set size of the child, in KiB (`getrusage`'s `ru_maxrss`). Linux carries the
+    /// spawning process's high-water mark across `exec`, so this is an upper bound: keep the test
+    /// process itself small where it matters.
+    pub max_rss_kib: i64,
+}
+
+impl Run {
+    /// The JSON profile on stdout; panics with the run's stderr if there is none.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not a JSON profile ({e}): {:?}\nstderr: {}",
+                self.stdout.chars().take(500).collect::<String>(),
+                self.stderr
+            )
+        })
+    }
+
+    /// Everything the run printed.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `cmd`, killing it (and failing) if it is still running after `limit`.
+pub fn run(mut cmd: Command, limit: Duration) -> Run {
+    let mut out = tempfile::tempfile().unwrap();
+    let mut err = tempfile::tempfile().unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(err.try_clone().unwrap()));
+    let start = Instant::now();
+    // Reaped below with wait4 (for its rusage), or killed and waited for on a hang.
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let (raw_status, rusage) = loop {
+        let mut status = 0;
+        // SAFETY: rusage is plain data that wait4 fills in; all-zero is a valid value for it.
+        let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our own unreaped child; the pointers are to live locals.
+        let got = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut rusage) };
+        assert!(got >= 0, "wait4: {}", std::io::Error::last_os_error());
+        if got == pid {
+            break (status, rusage);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {limit:?}: it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let elapsed = start.elapsed();
+    let read_back = |f: &mut std::fs::File| {
+        let mut buf = Vec::new();
+        f.rewind().unwrap();
+        f.read_to_end(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    Run {
+        status: ExitStatus::from_raw(raw_status),
+        stdout: read_back(&mut out),
+        stderr: read_back(&mut err),
+        elapsed,
+        max_rss_kib: rusage.ru_maxrss,
+    }
+}
+
+/// `hostprint --root DIR --format json`, limited to `limit`.
+pub fn probe_json(root: &Path, limit: Duration) -> Run {
+    let mut cmd = bin();
+    cmd.arg("--root").arg(root).args(["--format", "json"]);
+    run(cmd, limit)
+}
+
+/// The warnings of a JSON profile as (path, message) pairs.
+pub fn warnings(profile: &serde_json::Value) -> Vec<(String, String)> {
+    profile["warnings"]
+        .as_array()
+        .map(|ws| {
+            ws.iter()
+                .map(|w| {
+                    (
+                        w["path"].as_str().unwrap_or("").to_string(),
+                        w["message"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// True when this process runs as root (what the privilege and namespace tests need).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
