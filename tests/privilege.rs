@@ -1,0 +1,193 @@
+//! Privilege and PID namespaces: what a DaemonSet without root, or a node whose PID 1 is not systemd,
+//! looks like to hostprint. These run the real binary as another user (uid 65534) or inside a fresh
+//! PID + mount namespace (`unshare`), so they need root; without it, or where the kernel refuses
+//! namespaces, each test prints why it skipped.
+//!
+//! Unreadable is not absent: a file we may not read is listed with "permission denied", and it never
+//! triggers a fallback (an unreadable `etc/os-release` must not make `usr/lib/os-release` count).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{bin, is_root, probe_json, run, tree, warnings, Run};
+
+const NOBODY: u32 = 65534;
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn as_nobody(args: &[&str]) -> Run {
+    let mut cmd = bin();
+    cmd.args(args).uid(NOBODY).gid(NOBODY);
+    run(cmd, LIMIT)
+}
+
+fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    println!("skipped {test}: needs root to switch to uid {NOBODY} or to create namespaces");
+    true
+}
+
+#[test]
+fn unprivileged_live_run_lists_what_it_could_not_read() {
+    if skip_unless_root("unprivileged_live_run_lists_what_it_could_not_read") {
+        return;
+    }
+    let privileged = run(
+        {
+            let mut c = bin();
+            c.args(["--format", "json"]);
+            c
+        },
+        LIMIT,
+    );
+    let nobody = as_nobody(&["--format", "json"]);
+    assert!(nobody.status.success(), "{}", nobody.stderr);
+    let (root_view, nobody_view) = (privileged.json(), nobody.json());
+    assert_eq!(nobody_view["os"], root_view["os"]);
+    assert_eq!(nobody_view["identity"]["id"], root_view["identity"]["id"]);
+    // PID 1's executable needs ptrace rights: recorded as a fact, not lost as "absent".
+    if !root_view["init"]["pid1"]["exe"].is_null() {
+        assert!(nobody_view["init"]["pid1"]["exe"].is_null());
+        let why = nobody_view["init"]["pid1"]["exe_error"]
+            .as_str()
+            .unwrap_or("");
+        assert!(why.contains("permission denied"), "exe_error {why:?}");
+    }
+    // Anything nobody is warned about that root is not must be a permission problem, said so.
+    let root_warnings = warnings(&root_view);
+    for w in warnings(&nobody_view) {
+        if !root_warnings.contains(&w) {
+            assert!(
+                w.1.contains("permission denied"),
+                "unexpected warning {w:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unreadable_files_are_listed_as_unreadable_never_as_absent() {
+    if skip_unless_root("unreadable_files_are_listed_as_unreadable_never_as_absent") {
+        return;
+    }
+    let dir = tree(&[
+        ("etc/os-release", "ID=flatcar\nVERSION_ID=3139.2.0\n"),
+        ("usr/lib/os-release", "ID=must-not-be-used\n"),
+        ("usr/sbin/update_engine", ""),
+        ("usr/share/flatcar/update.conf", "GROUP=stable\n"),
+        ("etc/flatcar/update.conf", "GROUP=beta\n"),
+        ("proc/1/comm", "systemd\n"),
+        ("proc/sys/kernel/osrelease", "5.15.0\n"),
+    ]);
+    chmod(dir.path(), 0o755);
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("run/containerd")).unwrap();
+    std::os::unix::net::UnixListener::bind(root.join("run/containerd/containerd.sock")).unwrap();
+
+    // With every bit readable the tree says what it says (the control).
+    let control = probe_json(root, LIMIT);
+    assert!(control.status.success(), "{}", control.stderr);
+    let v = control.json();
+    assert_eq!(v["os"]["id"], "flatcar");
+    assert_eq!(v["updates"][0]["channel"], "beta");
+    assert_eq!(v["init"]["pid1"]["comm"], "systemd");
+    assert_eq!(v["runtimes"][0]["id"], "containerd");
+
+    for file in ["etc/os-release", "etc/flatcar/update.conf", "proc/1/comm"] {
+        chmod(&root.join(file), 0o000);
+    }
+    for dir in ["proc/sys", "run/containerd"] {
+        chmod(&root.join(dir), 0o000);
+    }
+    let nobody = as_nobody(&["--root", root.to_str().unwrap(), "--format", "json"]);
+    assert!(nobody.status.success(), "{}", nobody.stderr);
+    let v = nobody.json();
+    // os-release(5): the fallback is for absence only.
+    assert_eq!(v["os"]["id"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["os"]["source"], serde_json::Value::Null);
+    assert!(!nobody.stdout.contains("must-not-be-used"));
+    // The admin's override is unreadable: its channel is unknown, not the vendor default.
+    assert_eq!(v["updates"][0]["agent"], "update_engine");
+    assert_eq!(v["updates"][0]["channel"], serde_json::Value::Null);
+    assert_eq!(v["init"]["pid1"]["comm"], serde_json::Value::Null);
+    assert_eq!(v["kernel"]["release"], serde_json::Value::Null);
+    assert_eq!(v["runtimes"], serde_json::json!([]));
+    let w = warnings(&v);
+    for path in [
+        "etc/os-release",
+        "etc/flatcar/update.conf",
+        "proc/1/comm",
+        "proc/sys/kernel/osrelease",
+        "run/containerd/containerd.sock",
+    ] {
+        assert!(
+            w.iter()
+                .any(|(p, m)| p == path && m.contains("permission denied")),
+            "{path} not listed as unreadable: {w:?}"
+        );
+    }
+    assert!(
+        w.iter()
+            .any(|(p, m)| p == "etc/os-release" && m.contains("not used")),
+        "{w:?}"
+    );
+}
+
+/// Runs hostprint inside a new PID + mount namespace whose PID 1 is a copy of `sh` named `name`
+/// (comm is the executable's basename). `None` when the kernel refuses the namespaces.
+fn probe_under_pid1_named(name: &str) -> Option<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let init = dir.path().join(name);
+    std::fs::copy("/bin/sh", &init).unwrap();
+    chmod(&init, 0o755);
+    let out = dir.path().join("profile.json");
+    let mut cmd = Command::new("unshare");
+    // `; exit $?` keeps the shell alive as PID 1 (a lone command could be exec'd in its place).
+    cmd.args(["--pid", "--fork", "--mount-proc"])
+        .arg(&init)
+        .args(["-c", "\"$0\" --format json > \"$1\"; exit $?"])
+        .arg(env!("CARGO_BIN_EXE_hostprint"))
+        .arg(&out);
+    let result = run(cmd, LIMIT);
+    if !result.status.success() {
+        let refused = ["Operation not permitted", "Invalid argument"]
+            .iter()
+            .any(|e| result.stderr.contains(e));
+        assert!(refused, "unshare failed: {}", result.stderr);
+        println!(
+            "skipped: the kernel refused a PID namespace: {}",
+            result.stderr.trim()
+        );
+        return None;
+    }
+    let text = std::fs::read_to_string(&out).unwrap();
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+}
+
+/// RancherOS runs System Docker as PID 1; most hosts run systemd. The live probe, inside a PID
+/// namespace whose PID 1 carries each name, must say which.
+#[test]
+fn live_pid1_names_the_init_system() {
+    if skip_unless_root("live_pid1_names_the_init_system") {
+        return;
+    }
+    for (comm, system) in [("system-dockerd", "system-docker"), ("systemd", "systemd")] {
+        let Some(v) = probe_under_pid1_named(comm) else {
+            return;
+        };
+        assert_eq!(v["init"]["pid1"]["comm"], comm, "{v}");
+        assert_eq!(v["init"]["system"], system, "{v}");
+        // PID 1 is not in the initial PID namespace: whatever the markers, not "none".
+        assert_ne!(v["environment"]["container"], "none", "{v}");
+    }
+}
