@@ -194,17 +194,33 @@ fn probed() -> &'static [Probed] {
     })
 }
 
-/// A shared scratch directory: the decoy tree and the big content files live here, and every case
-/// root is created inside it (so `..` links from a root reach the decoy).
-fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
+/// The scratch directory of one test: the decoy tree (and, when asked, the content files) live here,
+/// and every case root is created inside it, so `..` links from a root reach the decoy. Removed when
+/// the test ends.
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(with_content: bool) -> Lab {
         let dir = tempfile::tempdir().unwrap();
         lay_decoy(&dir.path().join("decoy"));
-        lay_content(dir.path());
-        dir
-    })
-    .path()
+        if with_content {
+            lay_content(dir.path());
+        }
+        Lab { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn case_root(&self) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("case-")
+            .tempdir_in(self.path())
+            .unwrap()
+    }
 }
 
 /// What a probe would turn into a visible difference if it ever read this decoy file.
@@ -274,15 +290,15 @@ fn lay_content(dir: &Path) {
 
 /// Puts `hostile` at `path` inside `root` (for `ParentEscape`, `path` is the directory swapped for a
 /// link). `Err` is a reason to skip (the kernel refused).
-fn plant(root: &Path, path: &str, hostile: Hostile) -> Result<(), String> {
+fn plant(lab: &Lab, root: &Path, path: &str, hostile: Hostile) -> Result<(), String> {
     let target = root.join(path);
     let parent = target.parent().unwrap().to_path_buf();
     std::fs::create_dir_all(&parent).unwrap();
     let name = target.file_name().unwrap().to_string_lossy().into_owned();
-    let link_content = |src: &str| std::fs::hard_link(scratch().join(src), &target).unwrap();
+    let link_content = |src: &str| std::fs::hard_link(lab.path().join(src), &target).unwrap();
     match hostile {
         Hostile::AbsoluteEscape | Hostile::ParentEscape => {
-            symlink(scratch().join("decoy").join(path), &target).unwrap()
+            symlink(lab.path().join("decoy").join(path), &target).unwrap()
         }
         Hostile::DotDotEscape => {
             // From the link's directory, one `..` per component climbs to the scratch directory.
@@ -325,16 +341,9 @@ fn replaced(path: &str, hostile: Hostile) -> &str {
     }
 }
 
-fn case_root() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("case-")
-        .tempdir_in(scratch())
-        .unwrap()
-}
-
 /// The profile of `base` without the `gone` paths (and anything under them) but with their parent
 /// directories: what an escape must equal.
-fn baseline(base: Base, gone: &[String]) -> serde_json::Value {
+fn baseline(lab: &Lab, base: Base, gone: &[String]) -> serde_json::Value {
     type Cache = Mutex<HashMap<(Base, Vec<String>), serde_json::Value>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
@@ -342,7 +351,7 @@ fn baseline(base: Base, gone: &[String]) -> serde_json::Value {
     if let Some(v) = cache.lock().unwrap().get(&key) {
         return v.clone();
     }
-    let dir = case_root();
+    let dir = lab.case_root();
     lay_base(dir.path(), base, gone);
     for g in gone {
         std::fs::create_dir_all(dir.path().join(g).parent().unwrap()).unwrap();
@@ -363,7 +372,7 @@ struct Case<'a> {
 }
 
 /// Runs one case; returns what went wrong, if anything.
-fn check(case: &Case) -> Option<String> {
+fn check(lab: &Lab, case: &Case) -> Option<String> {
     let what = match case.paths.as_slice() {
         [p] => format!("{:?} at {} ({:?})", case.hostile, p.path, p.used),
         many => format!(
@@ -385,21 +394,21 @@ fn check(case: &Case) -> Option<String> {
         .filter(|g| !gone.iter().any(|other| other != *g && within(g, other)))
         .cloned()
         .collect();
-    let dir = case_root();
+    let dir = lab.case_root();
     let root = dir.path();
     lay_base(root, case.base, &gone);
     for g in &gone {
-        if let Err(reason) = plant(root, g, case.hostile) {
+        if let Err(reason) = plant(lab, root, g, case.hostile) {
             println!("skipped {what}: {reason}");
             return None;
         }
     }
     let run = probe_json(root, HANG);
-    let problems = judge(case, &run, &gone);
+    let problems = judge(lab, case, &run, &gone);
     (!problems.is_empty()).then(|| format!("{what}: {}", problems.join("; ")))
 }
 
-fn judge(case: &Case, run: &Run, gone: &[String]) -> Vec<String> {
+fn judge(lab: &Lab, case: &Case, run: &Run, gone: &[String]) -> Vec<String> {
     let hostile = case.hostile;
     let mut problems = Vec::new();
     if !run.status.success() {
@@ -460,7 +469,7 @@ fn judge(case: &Case, run: &Run, gone: &[String]) -> Vec<String> {
             .iter()
             .all(|p| p.used != Use::Readlink || hostile == Hostile::ParentEscape);
     if same_as_absent {
-        let expected = baseline(case.base, gone);
+        let expected = baseline(lab, case.base, gone);
         if profile != expected {
             problems.push(format!(
                 "differs from the root without {gone:?}:\n  got      {profile}\n  expected {expected}"
@@ -518,6 +527,13 @@ fn matrix(classes: &[Hostile], uses: &[Use]) {
         }
     }
     assert!(!cases.is_empty());
+    let content = [
+        Hostile::Big,
+        Hostile::Garbage,
+        Hostile::LongLine,
+        Hostile::ManyKeys,
+    ];
+    let lab = Lab::new(classes.iter().any(|h| content.contains(h)));
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -525,7 +541,7 @@ fn matrix(classes: &[Hostile], uses: &[Use]) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = cases.get(i) else { break };
-                if let Some(f) = check(case) {
+                if let Some(f) = check(&lab, case) {
                     failures.lock().unwrap().push(f);
                 }
             });
@@ -623,7 +639,8 @@ fn bad_content_is_bounded_and_warned() {
 /// with `proc -> /proc` reports nothing about the machine running hostprint.
 #[test]
 fn links_to_the_live_system_are_not_followed() {
-    let dir = case_root();
+    let lab = Lab::new(false);
+    let dir = lab.case_root();
     for top in ["etc", "proc", "sys", "usr", "run", "var"] {
         symlink(format!("/{top}"), dir.path().join(top)).unwrap();
     }
@@ -666,13 +683,14 @@ fn a_root_without_proc_is_a_profile_without_warnings() {
 /// it is read: every read sees one of those states whole, none blocks, the decoy is never read.
 #[test]
 fn a_file_that_changes_under_the_reader_never_blocks_or_escapes() {
-    let dir = case_root();
+    let lab = Lab::new(false);
+    let dir = lab.case_root();
     let root_dir = dir.path().to_path_buf();
     std::fs::create_dir_all(root_dir.join("etc")).unwrap();
     let stop = AtomicBool::new(false);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::scope(|s| {
-        s.spawn(|| flip(&root_dir, &stop));
+        s.spawn(|| flip(&root_dir, &stop, &lab));
         let reader = s.spawn(|| {
             let root = Root::open(&root_dir).unwrap();
             let mut seen = BTreeSet::new();
@@ -712,7 +730,7 @@ fn a_file_that_changes_under_the_reader_never_blocks_or_escapes() {
     // The binary under the same race: exit 0, fast, no decoy.
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| flip(&root_dir, &stop));
+        s.spawn(|| flip(&root_dir, &stop, &lab));
         for _ in 0..15 {
             let run = probe_json(&root_dir, HANG);
             assert!(run.status.success(), "{}", run.stderr);
@@ -724,10 +742,10 @@ fn a_file_that_changes_under_the_reader_never_blocks_or_escapes() {
     });
 }
 
-fn flip(root: &Path, stop: &AtomicBool) {
+fn flip(root: &Path, stop: &AtomicBool, lab: &Lab) {
     let path = root.join("etc/os-release");
     let staged: PathBuf = root.join("etc/.staged");
-    let decoy = scratch().join("decoy/etc/os-release");
+    let decoy = lab.path().join("decoy/etc/os-release");
     let clear = |p: &Path| {
         let _ = std::fs::remove_file(p).or_else(|_| std::fs::remove_dir_all(p));
     };
