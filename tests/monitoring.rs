@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, hostprint, probe_with_rules, stderr, tree};
+use common::{
+    bin, entries, hostprint, probe_with_rules, stamp, stderr, tree, wait_for, wait_for_rewrite,
+};
 
 fn prometheus(root: &Path) -> Output {
     hostprint(&["--root", root.to_str().unwrap(), "--format", "prometheus"])
@@ -411,15 +413,6 @@ fn nfd_values_from_hostile_os_release_are_valid_label_values() {
 // ---------------------------------------------------------------------------------------------
 // --output
 
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn output_is_written_whole_with_mode_0644_whatever_the_umask() {
     let (root, _sock) = flatcar_root();
@@ -507,14 +500,6 @@ fn unwritable_output_is_exit_1_naming_the_path() {
 
 // ---------------------------------------------------------------------------------------------
 // --interval
-
-fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) on our own child's pid.
@@ -666,19 +651,6 @@ fn readers_never_see_a_partial_file() {
     }
     signal(&child, libc::SIGTERM);
     assert_eq!(child.wait().unwrap().code(), Some(0));
-}
-
-/// What tells one written version of the file from the next.
-fn stamp(m: &std::fs::Metadata) -> (u64, i64, i64) {
-    (m.ino(), m.mtime(), m.mtime_nsec())
-}
-
-/// Waits until `target` is replaced by a newer version than the one there now.
-fn wait_for_rewrite(target: &Path) {
-    let before = stamp(&std::fs::metadata(target).unwrap());
-    wait_for("a rewrite", Duration::from_secs(20), || {
-        std::fs::metadata(target).is_ok_and(|m| stamp(&m) != before)
-    });
 }
 
 /// A directory on tmpfs where there is one: fsync costs nothing there, so thousands of rounds take

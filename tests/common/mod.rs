@@ -160,3 +160,36 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// The names in `dir`, sorted (an output directory must hold only the output after any round).
+pub fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Polls `ready` until it holds; fails the test after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What tells one written version of the file from the next.
+pub fn stamp(m: &std::fs::Metadata) -> (u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.ino(), m.mtime(), m.mtime_nsec())
+}
+
+/// Waits until `target` is replaced by a newer version than the one there now.
+pub fn wait_for_rewrite(target: &Path) {
+    let before = stamp(&std::fs::metadata(target).unwrap());
+    wait_for("a rewrite", Duration::from_secs(20), || {
+        std::fs::metadata(target).is_ok_and(|m| stamp(&m) != before)
+    });
+}
