@@ -52,7 +52,9 @@ check() {
   connects=$(grep -E '(^|[[:space:]])connect\(' "$log" || true)
   writes=$(grep -E '(^|[[:space:]])(open|openat|openat2|creat)\(' "$log" \
     | grep -E 'O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|(^|[[:space:]])creat\(' || true)
+  local to_output=0
   if [ -n "$allowed_dir" ] && [ -n "$writes" ]; then
+    to_output=$(grep -cF "\"$allowed_dir/" <<<"$writes" || true)
     writes=$(grep -vF "\"$allowed_dir/" <<<"$writes" || true)
   fi
   local bad=0
@@ -66,10 +68,14 @@ check() {
   if [ -n "$writes" ]; then
     echo "FAIL $label: opened for writing:"; echo "$writes"; bad=1
   fi
+  # With --output the run must be seen writing there: proof that the trace catches writes at all.
+  if [ -n "$allowed_dir" ] && [ "$to_output" -eq 0 ]; then
+    echo "FAIL $label: no open for writing under $allowed_dir although --output was given"; bad=1
+  fi
   local opens
   opens=$(grep -cE '(open|openat|openat2)\(' "$log" || true)
   if [ "$bad" -eq 0 ]; then
-    echo "ok   $label: 1 execve, 0 connect, $opens opens, none for writing"
+    echo "ok   $label: 1 execve, 0 connect, $opens opens, $to_output for writing (all --output's)"
   else
     failures=$((failures + 1))
   fi
