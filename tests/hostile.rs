@@ -580,6 +580,13 @@ fn the_probed_paths_are_found() {
         );
     }
     assert!(paths.len() > 80, "only {} paths", paths.len());
+    let count = |u: Use| probed().iter().filter(|p| p.used == u).count();
+    println!(
+        "probed: {} read, {} readlink, {} stat-only paths",
+        count(Use::Read),
+        count(Use::Readlink),
+        count(Use::Stat)
+    );
 }
 
 #[test]
