@@ -17,8 +17,8 @@
 //!                   null (unknown). kind: container-os | immutable-desktop | general-purpose | unknown.
 //!                   confidence 0..100. evidence[]: { signal, why, condition, weight } that held.
 //!                   eol: YYYY-MM-DD or null. closest[]: { id, confidence } of the best other rules.
-//! platforms[]     { id, name, role, evidence[] }           e.g. dcos with role master/agent/public-agent
-//! components[]    { id, name, evidence[] }                 etcd, fleet, flannel, rkt, kubelet, …
+//! platforms[]     { id, name, role, eol, evidence[] }      e.g. dcos with role master/agent/public-agent
+//! components[]    { id, name, eol, evidence[] }            etcd, fleet, flannel, rkt, kubelet, …
 //! init            { pid1 { comm, exe, exe_error, cmdline[] }, system }
 //! updates[]       { agent, channel, source }  (+ strategy for locksmithd)
 //! filesystem      { root_read_only, usr_read_only, ostree_booted }
@@ -121,6 +121,8 @@ pub struct Platform {
     pub id: String,
     pub name: String,
     pub role: Option<String>,
+    /// End of life of the platform itself (DC/OS: 2021-10-31), YYYY-MM-DD.
+    pub eol: Option<String>,
     pub evidence: Vec<Evidence>,
 }
 
@@ -128,6 +130,8 @@ pub struct Platform {
 pub struct Component {
     pub id: String,
     pub name: String,
+    /// End of life of the component (fleet: 2018-02-01), YYYY-MM-DD.
+    pub eol: Option<String>,
     pub evidence: Vec<Evidence>,
 }
 
@@ -309,6 +313,7 @@ pub fn build(root: &Root, rules: &RuleSet) -> Profile {
             id: e.rule.id.clone(),
             name: e.rule.name.clone(),
             role: e.role.map(str::to_string),
+            eol: e.rule.eol.clone(),
             evidence: evidence_of(e),
         })
         .collect();
@@ -318,6 +323,7 @@ pub fn build(root: &Root, rules: &RuleSet) -> Profile {
         .map(|e| Component {
             id: e.rule.id.clone(),
             name: e.rule.name.clone(),
+            eol: e.rule.eol.clone(),
             evidence: evidence_of(e),
         })
         .collect();

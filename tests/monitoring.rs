@@ -711,3 +711,24 @@ fn interval_memory_stays_flat() {
         "RSS grew from {at_400} KiB at round 400 to {at_2000} KiB at round 2000"
     );
 }
+
+/// A DC/OS master over CentOS is not an end-of-life OS, but its platform is: both the JSON and the
+/// metrics must say so, or the alert on platform end of life never fires.
+#[test]
+fn platform_end_of_life_reaches_json_and_metrics() {
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dcos-centos7-master/root");
+    let root = root.to_str().unwrap();
+    let o = hostprint(&["--root", root, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["identity"]["eol"], serde_json::Value::Null);
+    assert_eq!(v["platforms"][0]["id"], "dcos");
+    assert_eq!(v["platforms"][0]["eol"], "2021-10-31");
+    let o = hostprint(&["--root", root, "--format", "prometheus"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "hostprint_platform_eol_timestamp_seconds{id=\"dcos\"} 1635638400"),
+        "{text}"
+    );
+}

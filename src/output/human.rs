@@ -105,15 +105,27 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
             .as_deref()
             .map(|r| format!(" (role {r})"))
             .unwrap_or_default();
+        let eol = platform
+            .eol
+            .as_deref()
+            .map(|d| format!(", {}", style.red(&format!("end of life {d}"))))
+            .unwrap_or_default();
         line(
             &mut out,
             style,
             "platform",
-            &format!("{}{role} — {}", platform.id, platform.name),
+            &format!("{}{role} — {}{eol}", platform.id, platform.name),
         );
     }
     if !p.components.is_empty() {
-        let ids: Vec<_> = p.components.iter().map(|c| c.id.as_str()).collect();
+        let ids: Vec<_> = p
+            .components
+            .iter()
+            .map(|c| match &c.eol {
+                Some(d) => format!("{} ({})", c.id, style.red(&format!("end of life {d}"))),
+                None => c.id.clone(),
+            })
+            .collect();
         line(&mut out, style, "components", &ids.join(", "));
     }
     let updates: Vec<String> = p

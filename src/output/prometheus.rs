@@ -20,6 +20,8 @@
 //! hostprint_update_agent_info{agent,channel,strategy}                  1 per agent
 //! hostprint_platform_info{id,name,role}                                1 per platform (DC/OS …)
 //! hostprint_component_info{id,name}                                    1 per component (etcd …)
+//! hostprint_platform_eol_timestamp_seconds{id}                          a platform's end of life
+//! hostprint_component_eol_timestamp_seconds{id}                         a component's end of life
 //! hostprint_warnings                                                   count of profile warnings
 //! ```
 //!
@@ -171,6 +173,22 @@ pub fn render(p: &Profile) -> String {
         p.components
             .iter()
             .map(|c| (vec![("id", c.id.as_str()), ("name", c.name.as_str())], 1)),
+    );
+    out.gauge(
+        "platform_eol_timestamp_seconds",
+        "End of life of a platform found on the root, as a Unix timestamp (00:00 UTC that day).",
+        p.platforms.iter().filter_map(|x| {
+            let t = x.eol.as_deref().and_then(unix_timestamp)?;
+            Some((vec![("id", x.id.as_str())], t))
+        }),
+    );
+    out.gauge(
+        "component_eol_timestamp_seconds",
+        "End of life of a component found on the root, as a Unix timestamp (00:00 UTC that day).",
+        p.components.iter().filter_map(|c| {
+            let t = c.eol.as_deref().and_then(unix_timestamp)?;
+            Some((vec![("id", c.id.as_str())], t))
+        }),
     );
     out.gauge(
         "warnings",
