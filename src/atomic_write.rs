@@ -9,7 +9,10 @@
 //!
 //! The temporary name starts with a dot and does not end in `.prom`, because NFD skips dot-files and
 //! node_exporter reads only `*.prom`: neither ever sees it. `tempfile` creates it (O_EXCL, random
-//! name) and removes it on every failure path, so none are left behind.
+//! name) and removes it on every failure path. The one case it cannot — the directory turned
+//! unwritable between creating the file and renaming it, so it cannot be unlinked either — is swept by
+//! the next successful write: our own `.NAME.*.tmp` files older than a minute are removed (the age
+//! keeps a concurrent writer's file in flight safe).
 //!
 //! The mode is 0644 whatever the umask: node_exporter and nfd-worker often run as other users than
 //! the writer, and the content is not secret.
@@ -73,7 +76,40 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
             tracing::debug!(dir = %dir.display(), error = %e, "fsync of the output directory failed");
         }
     }
+    sweep_stale(dir, &name.to_string_lossy());
     Ok(())
+}
+
+/// Removes temporary files an earlier failed write of the same target could not remove.
+fn sweep_stale(dir: &Path, name: &str) {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(60);
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if !(file.starts_with(&prefix) && file.ends_with(".tmp")) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE);
+        if old {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed a stale temporary file")
+                }
+                Err(e) => {
+                    tracing::debug!(path = %entry.path().display(), error = %e, "could not remove a stale temporary file")
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +131,37 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("hostprint.prom")]);
+    }
+
+    #[test]
+    fn stale_temporaries_of_this_target_are_swept_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("hostprint.prom");
+        let stale = dir.path().join(".hostprint.prom.abc123.tmp");
+        let fresh = dir.path().join(".hostprint.prom.def456.tmp");
+        let other = dir.path().join(".node.prom.abc123.tmp");
+        for p in [&stale, &fresh, &other] {
+            std::fs::write(p, "x").unwrap();
+        }
+        let two_minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+        for p in [&stale, &other] {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(two_minutes_ago)
+                .unwrap();
+        }
+        write(&target, b"new\n").unwrap();
+        assert!(
+            !stale.exists(),
+            "a stale temporary of this target is removed"
+        );
+        assert!(
+            fresh.exists(),
+            "a temporary younger than a minute may be a writer in flight"
+        );
+        assert!(other.exists(), "another target's files are not ours");
     }
 
     #[test]

@@ -28,8 +28,9 @@ fn chmod(path: &Path, mode: u32) {
 
 /// `entries` without the temporary file of a round that the chmod caught between creating it and
 /// renaming it: removing it needs the write permission that was just taken away. That race is
-/// known (and harmless: a dot-file ending in `.tmp`, which no collector reads); it is reported, not
-/// allowed to make this test flaky.
+/// known (and harmless: a dot-file ending in `.tmp`, which no collector reads; the first successful
+/// write a minute later sweeps it, see `atomic_write::sweep_stale`); it is reported, not allowed to
+/// make this test flaky.
 fn entries_but_a_caught_temp_file(dir: &Path) -> Vec<String> {
     let (temp, rest): (Vec<String>, Vec<String>) = entries(dir)
         .into_iter()
