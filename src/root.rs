@@ -4,8 +4,10 @@
 //! Resolution has chroot semantics: symlinks, absolute ones and `..` included, resolve inside the root,
 //! so a recorded RancherOS tree whose `etc/os-release` points at `/usr/share/ros/os-release` reads the
 //! tree's own file and never the probing machine's. The kernel enforces this (`openat2` with
-//! `RESOLVE_IN_ROOT`); the `pathrs` crate wraps it and emulates it safely on kernels older than 5.6,
-//! which CoreOS, RancherOS and Atomic hosts still run.
+//! `RESOLVE_IN_ROOT`); the `pathrs` crate emulates it safely on kernels older than 5.6, which CoreOS,
+//! RancherOS and Atomic hosts still run. Which of the two serves a lookup is decided in
+//! `root/resolver.rs` (the kernel's call directly where it exists, because `pathrs`' checks per call were
+//! most of a probe's cost).
 //!
 //! Other guarantees, all here so that no probe can forget them:
 //! - a path is resolved to an `O_PATH` handle and `fstat`ed first; only regular files are ever opened
@@ -28,10 +30,14 @@ use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::sys::stat::{fstat, SFlag};
 use pathrs::flags::OpenFlags;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+mod resolver;
+use resolver::Resolver;
 
 /// The running kernel's boot id: equal in two roots means one running machine.
 const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
@@ -243,7 +249,7 @@ const MAX_LINKS: usize = 40;
 /// A directory treated as `/`.
 pub struct Root {
     dir: PathBuf,
-    handle: pathrs::Root,
+    paths: Resolver,
     live: bool,
     same_kernel: bool,
     manifest: BTreeMap<String, ManifestEntry>,
@@ -284,7 +290,7 @@ impl Root {
             .unwrap_or(false);
         let mut root = Root {
             dir: dir.to_path_buf(),
-            handle,
+            paths: Resolver::new(handle),
             live,
             same_kernel: live,
             manifest: BTreeMap::new(),
@@ -421,23 +427,13 @@ impl Root {
 
     fn kind_of(&self, path: &str, follow: bool) -> Result<FileKind, Failure> {
         let rel = normalize(path);
-        let resolved = if follow {
-            self.handle.resolve(&rel)
-        } else {
-            self.handle.resolve_nofollow(&rel)
-        };
-        match resolved {
+        match self.paths.resolve(&rel, follow) {
             Ok(handle) => match fstat(handle.as_fd()) {
                 Ok(st) => Ok(FileKind::from_mode(st.st_mode)),
                 Err(errno) => Err(Failure::Unreadable(errno.desc().to_lowercase())),
             },
-            Err(e) => {
-                let failure = failure_of(&e);
-                match failure {
-                    Failure::Absent => self.manifest_entry(&rel),
-                    other => Err(other),
-                }
-            }
+            Err(Failure::Absent) => self.manifest_entry(&rel),
+            Err(other) => Err(other),
         }
     }
 
@@ -475,7 +471,7 @@ impl Root {
             Some((p, n)) => (p, n),
             None => return None,
         };
-        let handle = self.handle.resolve(parent).ok()?;
+        let handle = self.paths.resolve(parent, true).ok()?;
         let host = std::fs::read_link(format!("/proc/self/fd/{}", fd_number(&handle))).ok()?;
         let top = std::fs::canonicalize(&self.dir).ok()?;
         let inner = host.strip_prefix(&top).ok()?;
@@ -529,10 +525,10 @@ impl Root {
 
     fn read_inner(&self, path: &str, cap: usize) -> Result<Content, Failure> {
         let rel = normalize(path);
-        let handle = match self.handle.resolve(&rel) {
+        let handle = match self.paths.resolve(&rel, true) {
             Ok(h) => h,
-            Err(e) => {
-                return match failure_of(&e) {
+            Err(failure) => {
+                return match failure {
                     // A manifest entry for a missing file says what it was on the recorded host.
                     Failure::Absent => match self.manifest_entry(&rel) {
                         Ok(kind) => Err(Failure::WrongKind(kind)),
@@ -551,9 +547,9 @@ impl Root {
         }
         // O_NONBLOCK is belt and braces: the fstat above already refused FIFOs, and reopening goes
         // through the same inode, so a swap between the two cannot hand us a FIFO.
-        let file = handle
-            .reopen(OpenFlags::O_RDONLY | OpenFlags::O_NONBLOCK | OpenFlags::O_CLOEXEC)
-            .map_err(|e| failure_of(&e))?;
+        let file = self
+            .paths
+            .reopen(&handle, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
         let mut bytes = Vec::with_capacity(cap.min(16 * 1024));
         let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
         file.take(limit)
@@ -574,9 +570,9 @@ impl Root {
     /// The target text of a symlink (not resolved; it is a fact, not a path to follow).
     pub fn readlink(&self, path: &str) -> Result<String, Failure> {
         let rel = normalize(path);
-        let result = match self.handle.readlink(&rel) {
+        let result = match self.paths.readlink(&rel) {
             Ok(target) => Ok(target.to_string_lossy().into_owned()),
-            Err(e) => match failure_of(&e) {
+            Err(failure) => match failure {
                 Failure::Absent => match self.manifest_entry(&rel) {
                     Ok(kind) => Err(Failure::WrongKind(kind)),
                     Err(f) => Err(f),
@@ -604,16 +600,16 @@ impl Root {
 
     fn list_inner(&self, path: &str, max: usize) -> Result<Vec<String>, Failure> {
         let rel = normalize(path);
-        let handle = self.handle.resolve(&rel).map_err(|e| failure_of(&e))?;
+        let handle = self.paths.resolve(&rel, true)?;
         let kind = fstat(handle.as_fd())
             .map(|st| FileKind::from_mode(st.st_mode))
             .map_err(|errno| Failure::Unreadable(errno.desc().to_lowercase()))?;
         if kind != FileKind::Dir {
             return Err(Failure::WrongKind(kind));
         }
-        let dir = handle
-            .reopen(OpenFlags::O_RDONLY | OpenFlags::O_DIRECTORY | OpenFlags::O_CLOEXEC)
-            .map_err(|e| failure_of(&e))?;
+        let dir = self
+            .paths
+            .reopen(&handle, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let mut dir = nix::dir::Dir::from_fd(dir.into())
             .map_err(|errno| Failure::Unreadable(errno.desc().to_lowercase()))?;
         let mut names = Vec::new();
@@ -664,7 +660,8 @@ impl Root {
             let at = here.join("/");
             let is_last = todo.is_empty();
             let kind = self
-                .handle
+                .paths
+                .pathrs()
                 .resolve_nofollow(&at)
                 .map_err(|e| errno_name(&e))
                 .and_then(|h| {
@@ -693,7 +690,7 @@ impl Root {
             };
             match kind {
                 FileKind::Symlink => {
-                    let target = match self.handle.readlink(&at) {
+                    let target = match self.paths.pathrs().readlink(&at) {
                         Ok(t) => t.to_string_lossy().into_owned(),
                         Err(e) => {
                             steps.push(Step::Entry(unreadable_entry(at, errno_name(&e))));
@@ -722,7 +719,7 @@ impl Root {
                 FileKind::Dir => steps.push(Step::Dir(at)),
                 FileKind::File if is_last => {
                     if last == Last::Open {
-                        let opened = self.handle.resolve_nofollow(&at).and_then(|h| {
+                        let opened = self.paths.pathrs().resolve_nofollow(&at).and_then(|h| {
                             h.reopen(
                                 OpenFlags::O_RDONLY | OpenFlags::O_NONBLOCK | OpenFlags::O_CLOEXEC,
                             )
@@ -811,18 +808,6 @@ fn decode(content: Content) -> Text {
             truncated: content.truncated,
             invalid_utf8: true,
         },
-    }
-}
-
-fn failure_of(e: &pathrs::error::Error) -> Failure {
-    use pathrs::error::ErrorKind;
-    match e.kind() {
-        ErrorKind::OsError(Some(code)) if code == libc::ENOENT || code == libc::ENOTDIR => {
-            Failure::Absent
-        }
-        ErrorKind::OsError(Some(code)) => Failure::Unreadable(errno_text(code)),
-        ErrorKind::SafetyViolation => Failure::Unreadable(format!("refused to resolve: {e}")),
-        _ => Failure::Unreadable(e.to_string()),
     }
 }
 
