@@ -14,3 +14,4 @@ pub mod record;
 pub mod root;
 pub mod rules;
 pub mod schema;
+mod text;

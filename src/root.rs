@@ -39,6 +39,8 @@ use serde::{Deserialize, Serialize};
 mod resolver;
 use resolver::Resolver;
 
+pub use crate::text::{line_of, normalize};
+
 /// The running kernel's boot id: equal in two roots means one running machine.
 const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
 
@@ -768,12 +770,9 @@ fn unreadable_entry(path: String, errno: String) -> ManifestEntry {
     }
 }
 
-/// The components of a path, `.` and empty ones dropped (`..` kept: only a walk can place it).
+/// [`crate::text::components`], owned, as the walk in `trace` consumes them.
 fn components(path: &str) -> VecDeque<String> {
-    path.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .map(str::to_string)
-        .collect()
+    crate::text::components(path).map(str::to_string).collect()
 }
 
 /// The errno's symbolic name (`EACCES`), as a manifest records it; other failures in words.
@@ -789,11 +788,6 @@ fn errno_name(e: &pathrs::error::Error) -> String {
 fn fd_number(handle: &impl AsFd) -> i32 {
     use std::os::fd::AsRawFd;
     handle.as_fd().as_raw_fd()
-}
-
-/// `/etc/os-release`, `etc/os-release` and `./etc//os-release` all name the same place.
-pub fn normalize(path: &str) -> String {
-    Vec::from(components(path)).join("/")
 }
 
 fn decode(content: Content) -> Text {
@@ -895,16 +889,6 @@ impl OutcomeKind for Vec<String> {
     fn describe(&self) -> String {
         "ok".to_string()
     }
-}
-
-/// 1-based line number of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 #[cfg(test)]
