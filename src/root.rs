@@ -23,7 +23,7 @@
 //!   returned and the names each listing returned, and [`Root::trace`] walks a path one component
 //!   at a time to show the symlinks a single kernel resolution hides.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io::Read;
@@ -255,6 +255,8 @@ pub struct Root {
     live: bool,
     same_kernel: bool,
     manifest: BTreeMap<String, ManifestEntry>,
+    /// `dir` with symlinks resolved, computed once for manifest lookups (see `canonical_rel`).
+    canonical_dir: OnceCell<Option<PathBuf>>,
     journal: RefCell<Vec<Access>>,
     warnings: RefCell<Vec<Warning>>,
     /// `Some` only for `hostprint record`: a normal run keeps no file contents.
@@ -296,6 +298,7 @@ impl Root {
             live,
             same_kernel: live,
             manifest: BTreeMap::new(),
+            canonical_dir: OnceCell::new(),
             journal: RefCell::new(Vec::new()),
             warnings: RefCell::new(Vec::new()),
             captured: None,
@@ -475,8 +478,11 @@ impl Root {
         };
         let handle = self.paths.resolve(parent, true).ok()?;
         let host = std::fs::read_link(format!("/proc/self/fd/{}", fd_number(&handle))).ok()?;
-        let top = std::fs::canonicalize(&self.dir).ok()?;
-        let inner = host.strip_prefix(&top).ok()?;
+        let top = self
+            .canonical_dir
+            .get_or_init(|| std::fs::canonicalize(&self.dir).ok())
+            .as_deref()?;
+        let inner = host.strip_prefix(top).ok()?;
         let mut out = inner.to_string_lossy().into_owned();
         if !out.is_empty() {
             out.push('/');
