@@ -181,12 +181,14 @@ impl Literal for Signal {
             why,
             weight,
             condition,
+            condition_text,
         } = self;
         format!(
-            "Signal {{ why: {}, weight: {}, condition: {} }}",
+            "Signal {{ why: {}, weight: {}, condition: {}, condition_text: {} }}",
             why.lit(),
             weight.lit(),
-            condition.lit()
+            condition.lit(),
+            condition_text.lit()
         )
     }
 }

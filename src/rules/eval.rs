@@ -78,7 +78,7 @@ pub fn evaluate<'r>(rule: &'r Fingerprint, facts: &Facts) -> Evaluation<'r> {
             outcomes.push(Outcome {
                 section,
                 why: s.why.clone(),
-                condition: s.condition.to_string(),
+                condition: s.condition_text.clone(),
                 weight: s.weight,
                 held,
             });

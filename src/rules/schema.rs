@@ -70,6 +70,10 @@ pub struct Signal {
     pub why: String,
     pub weight: u32,
     pub condition: Condition,
+    /// `condition`'s Display text, rendered once when the rule is loaded (at build time for shipped
+    /// rules): every evaluation reports it, and formatting it anew each time was a sixth of a probe's
+    /// instructions.
+    pub condition_text: String,
 }
 
 #[derive(Clone, Debug)]
@@ -560,6 +564,7 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
                 Ok(Signal {
                     why,
                     weight,
+                    condition_text: condition.to_string(),
                     condition,
                 })
             })
