@@ -546,10 +546,11 @@ impl Root {
                 };
             }
         };
-        let kind = match fstat(handle.as_fd()) {
-            Ok(st) => FileKind::from_mode(st.st_mode),
+        let st = match fstat(handle.as_fd()) {
+            Ok(st) => st,
             Err(errno) => return Err(Failure::Unreadable(errno.desc().to_lowercase())),
         };
+        let kind = FileKind::from_mode(st.st_mode);
         if kind != FileKind::File {
             return Err(Failure::WrongKind(kind));
         }
@@ -558,7 +559,16 @@ impl Root {
         let file = self
             .paths
             .reopen(&handle, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
-        let mut bytes = Vec::with_capacity(cap.min(16 * 1024));
+        // The buffer starts at the size fstat reported (+1 so that reading to the end needs no
+        // growth); proc and sys files report 0, and most of them fit in 4 KiB. A fixed 16 KiB for
+        // every file was wasted memory kept alive by every Text.
+        let hint = usize::try_from(st.st_size).unwrap_or(usize::MAX);
+        let initial = if hint > 0 {
+            hint.saturating_add(1)
+        } else {
+            4096
+        };
+        let mut bytes = Vec::with_capacity(initial.min(cap.saturating_add(1)));
         let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
         file.take(limit)
             .read_to_end(&mut bytes)
