@@ -71,12 +71,7 @@ impl Resolver {
             };
             return lookup(self.root.as_fd(), rel, nofollow).map_err(failure_of_errno);
         }
-        let handle = if follow {
-            self.root.resolve(rel)
-        } else {
-            self.root.resolve_nofollow(rel)
-        };
-        handle.map(OwnedFd::from).map_err(|e| failure_of(&e))
+        fallback::resolve(&self.root, rel, follow)
     }
 
     /// Opens the file behind an `O_PATH` handle for reading, without resolving its path again (so a
@@ -90,20 +85,14 @@ impl Resolver {
                 .map(File::from)
                 .map_err(failure_of_errno);
         }
-        pathrs::HandleRef::from_fd(handle.as_fd())
-            .reopen(OpenFlags::from_bits_retain(flags.bits() as _))
-            .map_err(|e| failure_of(&e))
+        fallback::reopen(handle, flags)
     }
 
     /// The target text of the symlink at `rel` (`readlinkat` on its `O_PATH|O_NOFOLLOW` handle, as
     /// `pathrs::Root::readlink` does).
     pub(super) fn readlink(&self, rel: &str) -> Result<std::ffi::OsString, Failure> {
         if !self.openat2 {
-            return self
-                .root
-                .readlink(rel)
-                .map(Into::into)
-                .map_err(|e| failure_of(&e));
+            return fallback::readlink(&self.root, rel);
         }
         let link = self.resolve(rel, false)?;
         nix::fcntl::readlinkat(&link, "").map_err(|errno| match errno {
@@ -112,6 +101,44 @@ impl Resolver {
             Errno::ENOENT => failure_of_errno(Errno::EINVAL),
             other => failure_of_errno(other),
         })
+    }
+}
+
+/// The `pathrs` side, kept out of line: inlined into its callers, `pathrs::Root::readlink`'s 128 KiB
+/// stack buffer made every `Root::readlink` frame that large, and the stack probes touched all 32
+/// pages of it (a fifth of a probe's page faults) even when this side never ran.
+mod fallback {
+    use super::*;
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn resolve(
+        root: &pathrs::Root,
+        rel: &str,
+        follow: bool,
+    ) -> Result<OwnedFd, Failure> {
+        let handle = if follow {
+            root.resolve(rel)
+        } else {
+            root.resolve_nofollow(rel)
+        };
+        handle.map(OwnedFd::from).map_err(|e| failure_of(&e))
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reopen(handle: &OwnedFd, flags: OFlag) -> Result<File, Failure> {
+        pathrs::HandleRef::from_fd(handle.as_fd())
+            .reopen(OpenFlags::from_bits_retain(flags.bits() as _))
+            .map_err(|e| failure_of(&e))
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn readlink(root: &pathrs::Root, rel: &str) -> Result<std::ffi::OsString, Failure> {
+        root.readlink(rel)
+            .map(Into::into)
+            .map_err(|e| failure_of(&e))
     }
 }
 
