@@ -11,6 +11,15 @@ pub fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 
 /// `/etc/os-release`, `etc/os-release` and `./etc//os-release` all name the same place.
 pub fn normalize(path: &str) -> String {
+    // Every read normalizes its path, and the probes' own paths are already in normal form: copying
+    // those as they are saves the component vector and the join (two allocations) per access.
+    let normal = !path.is_empty()
+        && path
+            .split('/')
+            .all(|component| !component.is_empty() && component != ".");
+    if normal {
+        return path.to_string();
+    }
     components(path).collect::<Vec<_>>().join("/")
 }
 
@@ -22,4 +31,25 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_drops_empty_and_dot_components() {
+        for (input, want) in [
+            ("etc/os-release", "etc/os-release"),
+            ("/etc/os-release", "etc/os-release"),
+            ("./etc//os-release/", "etc/os-release"),
+            ("etc/./os-release", "etc/os-release"),
+            ("../etc", "../etc"),
+            ("", ""),
+            ("/", ""),
+            (".", ""),
+        ] {
+            assert_eq!(normalize(input), want, "{input:?}");
+        }
+    }
 }
