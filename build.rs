@@ -1,5 +1,5 @@
 //! Builds the shipped rules into the binary: `fingerprints/*.toml` are parsed and validated here, by
-//! the library's own loader (`src/rules/schema.rs`, compiled into this script), and written out as
+//! the library's own loader (`src/rules/format.rs`, compiled into this script), and written out as
 //! Rust code that constructs them. A deployed agent needs no files beside it, pays nothing at start-up
 //! to parse TOML (it was most of a probe's user time), and an invalid shipped rule fails the build with
 //! the `file:line` message `hostprint fingerprints --check` would print.
@@ -16,15 +16,15 @@ mod text;
 
 // Only the loader and the types are used here; the rest of the module serves the library.
 #[allow(dead_code)]
-#[path = "src/rules/schema.rs"]
-mod schema;
+#[path = "src/rules/format.rs"]
+mod format;
 
-use schema::{Condition, Fingerprint, Matcher, Role, Signal};
+use format::{Condition, Fingerprint, Matcher, Role, Signal};
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fingerprints");
     println!("cargo:rerun-if-changed={}", dir.display());
-    println!("cargo:rerun-if-changed=src/rules/schema.rs");
+    println!("cargo:rerun-if-changed=src/rules/format.rs");
     println!("cargo:rerun-if-changed=src/text.rs");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("fingerprints/ exists")
@@ -40,7 +40,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(path).expect("a readable rule file");
-        let rule = match schema::parse_file(&name, &text) {
+        let rule = match format::parse_file(&name, &text) {
             Ok(rule) => rule,
             Err(e) => {
                 eprintln!("error: invalid shipped rule: fingerprints/{e}");
@@ -114,7 +114,7 @@ impl<T: Literal> Literal for Vec<T> {
 /// Fieldless enums: their Debug form is the variant's name.
 macro_rules! unit_enum_literal {
     ($($ty:ident),*) => {$(
-        impl Literal for schema::$ty {
+        impl Literal for format::$ty {
             fn lit(&self) -> String {
                 format!("{}::{self:?}", stringify!($ty))
             }

@@ -1,7 +1,7 @@
 //! Path and line text helpers shared by the root and the rule loader.
 //!
 //! Kept free of any other crate module so that `build.rs` can compile it together with the rule
-//! loader (`src/rules/schema.rs`) and validate the shipped rules at build time with the same code.
+//! loader (`src/rules/format.rs`) and validate the shipped rules at build time with the same code.
 //! `crate::root` re-exports both, where the rest of hostprint finds them.
 
 /// The components of a path, `.` and empty ones dropped (`..` kept: only a walk can place it).

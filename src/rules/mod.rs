@@ -4,18 +4,18 @@
 //! at build time and extended or overridden by id with `--fingerprints DIR`. Loading is strict — an
 //! unknown key, a signal with two conditions or none, a bad kind — because a rule that silently does
 //! nothing is worse than one that refuses to load; every error names `file:line`. The format and its
-//! validation live in [`schema`] (which `build.rs` also compiles, to check and pre-build the shipped
+//! validation live in [`format`] (which `build.rs` also compiles, to check and pre-build the shipped
 //! rules); matching lives in [`eval`].
 
 pub mod eval;
-mod schema;
+mod format;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::facts::Wanted;
 
-pub use schema::*;
+pub use format::*;
 
 /// The shipped rules, validated by [`parse_file`] at build time and written out by build.rs as Rust
 /// code that constructs them: `shipped()` (and, for tests, the TOML `SOURCES` they came from).
