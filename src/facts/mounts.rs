@@ -96,7 +96,11 @@ fn serving<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
     let covers = |m: &&Mount| {
         m.mount_point == "/"
             || path == m.mount_point
-            || path.starts_with(&format!("{}/", m.mount_point))
+            // `path` lies below the mount point (without formatting "{mount_point}/" for each of
+            // the table's thousands of lines on a busy node).
+            || path
+                .strip_prefix(m.mount_point.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
     };
     let longest = mounts
         .iter()
