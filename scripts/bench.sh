@@ -5,32 +5,39 @@
 #   scripts/bench.sh [--strict] [--quick]
 #
 # Measures (hyperfine for time, GNU time for peak RSS):
-#   1. hostprint (static release build, and the plain dynamic `cargo build --release` for comparison),
-#      systemd-detect-virt and `cat /etc/os-release`, all in ONE hyperfine invocation, so the ratios
-#      share the machine's state;
+#   1. hostprint (the static release build, and the plain dynamic `cargo build --release` for
+#      comparison), systemd-detect-virt and `cat /etc/os-release`, all in ONE hyperfine invocation so
+#      that the ratios share the machine's state;
 #   2. peak RSS of each;
 #   3. hostprint with 500 generated user fingerprints (`--fingerprints DIR`) against none;
-#   4. hostprint with 5,000 extra sleeping processes against without (they are started here, and
-#      killed by their PIDs on exit, whatever happens).
+#   4. hostprint with 5,000 extra sleeping processes against without (measured before starting them
+#      and again after killing them); the script starts them and kills them by their PIDs on exit,
+#      whatever happens.
 # Then prints a table and PASS/FAIL per target. Exits non-zero on a failed target only with --strict:
 # the development machine is a shared 2-core box, so this is not a CI gate (hence not ci-*.sh).
-# Ratios use medians, which a neighbour's burst of work moves less than means.
-# Tunables: BENCH_RUNS (default 500), BENCH_WARMUP (50), BENCH_PROCS (5000).
+#
+# Noise: hyperfine runs its commands one after another, so a neighbour's burst of work lands on one
+# of them. Each invocation therefore lists its commands ROUNDS times over (A B C, A B C, …) and a
+# command's figure is the median of its per-round medians. Tunables: BENCH_RUNS (runs per command,
+# all rounds together; default 600), BENCH_ROUNDS (3), BENCH_WARMUP (per round; 20),
+# BENCH_PROCS (5000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 strict=0
-runs=${BENCH_RUNS:-500}
-warmup=${BENCH_WARMUP:-50}
+runs=${BENCH_RUNS:-600}
+rounds=${BENCH_ROUNDS:-3}
+warmup=${BENCH_WARMUP:-20}
 procs=${BENCH_PROCS:-5000}
 for arg in "$@"; do
   case "$arg" in
     --strict) strict=1 ;;
-    --quick) runs=100; warmup=20 ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --quick) runs=150 warmup=10 ;;
+    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
   esac
 done
+per_round=$(((runs + rounds - 1) / rounds))
 
 # ---- tools ------------------------------------------------------------------------------------------
 apt_install() {
@@ -42,53 +49,55 @@ command -v hyperfine >/dev/null || apt_install hyperfine
 sdv=$(command -v systemd-detect-virt || true)
 
 # ---- builds -----------------------------------------------------------------------------------------
-# The static build is the release artifact (see README "Performance"): glibc linked in, no dynamic
-# loader at start-up. crt-static needs an explicit --target, or proc-macro crates would be built
-# static too (which rustc refuses), so it gets its own target directory under target/<triple>/.
+# The static build is the release artifact (README "Performance"): glibc linked in, no dynamic loader
+# at start-up. crt-static needs an explicit --target, or proc-macro crates would be built static too
+# (which rustc refuses), so it lands in target/<triple>/release.
 host=$(rustc -vV | sed -n 's/^host: //p')
-echo "bench.sh: building (release, dynamic and static)" >&2
+echo "bench.sh: building (release: dynamic, and static for $host)" >&2
 cargo build --release --quiet --bin hostprint --example synthetic_fingerprints
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --release --quiet --bin hostprint --target "$host"
-static_bin="target/$host/release/hostprint"
-dynamic_bin="target/release/hostprint"
+# Absolute paths, so that hyperfine's -N (no shell) runs exactly these binaries.
+static_bin=$(realpath "target/$host/release/hostprint")
+dynamic_bin=$(realpath target/release/hostprint)
+hp="$static_bin --format json"
 
 work=$(mktemp -d)
 pids=()
-cleanup() {
+stop_sleepers() {
   if [ "${#pids[@]}" -gt 0 ]; then
     kill "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
   fi
-  rm -rf "$work"
+  pids=()
 }
-trap cleanup EXIT
+trap 'stop_sleepers; rm -rf "$work"' EXIT
 
-# Absolute paths, so that hyperfine's -N (no shell) runs exactly these binaries.
-static_bin=$(realpath "$static_bin")
-dynamic_bin=$(realpath "$dynamic_bin")
-hp="$static_bin --format json"
-
-# hyperfine NAME ARGS... : one hyperfine invocation, results in $work/NAME.csv.
+# bench NAME CMD... : one hyperfine invocation over the commands, ROUNDS times interleaved; the CSV
+# has one row per (round, command), in that order.
 bench() {
   local name=$1
   shift
-  # hyperfine's "statistical outliers" warnings are expected on a shared machine (medians are used
-  # for that reason); its messages are shown only when it fails.
-  hyperfine -N -i --style none --warmup "$warmup" --runs "$runs" \
-    --export-csv "$work/$name.csv" "$@" >/dev/null 2>"$work/$name.err" || {
+  local all=() r
+  for ((r = 0; r < rounds; r++)); do all+=("$@"); done
+  echo "$#" >"$work/$name.n"
+  # "Statistical outliers" warnings are expected on a shared machine; shown only if hyperfine fails.
+  hyperfine -N -i --style none --warmup "$warmup" --runs "$per_round" \
+    --export-csv "$work/$name.csv" "${all[@]}" >/dev/null 2>"$work/$name.err" || {
     cat "$work/$name.err" >&2
     exit 1
   }
 }
-# field CSV ROW COLUMN: a number from hyperfine's CSV (row 1 = first command; seconds).
-field() {
-  awk -F, -v row="$2" -v col="$3" '
-    NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-    NR == row + 1 { print $c }' "$1"
+# figure NAME INDEX COLUMN: the median over rounds of hyperfine's COLUMN (seconds) for command INDEX.
+figure() {
+  awk -F, -v n="$(cat "$work/$1.n")" -v i="$2" -v col="$3" '
+    NR == 1 { for (k = 1; k <= NF; k++) if ($k == col) c = k; next }
+    (NR - 2) % n == i - 1 { print $c }' "$work/$1.csv" |
+    sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
-# peak RSS in KiB of a command (GNU time's "maximum resident set size"): the largest of 5 runs.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# peak_rss CMD...: GNU time's "maximum resident set size" in KiB, the largest of 5 runs.
 peak_rss() {
   local max=0 kb
   for _ in 1 2 3 4 5; do
@@ -99,8 +108,8 @@ peak_rss() {
   echo "$max"
 }
 
-# ---- 1. the comparison, in one run ------------------------------------------------------------------
-echo "bench.sh: hostprint vs systemd-detect-virt vs cat ($runs runs each)" >&2
+# ---- 1. the comparison, in one invocation -----------------------------------------------------------
+echo "bench.sh: hostprint vs systemd-detect-virt vs cat ($rounds rounds x $per_round runs)" >&2
 cmds=("$hp" "$dynamic_bin --format json" "cat /etc/os-release")
 [ -n "$sdv" ] && cmds+=("$sdv")
 bench compare "${cmds[@]}"
@@ -118,44 +127,44 @@ target/release/examples/synthetic_fingerprints "$work/fingerprints" 500
 bench fingerprints "$hp" "$hp --fingerprints $work/fingerprints"
 
 # ---- 4. 5,000 extra processes -----------------------------------------------------------------------
-echo "bench.sh: hostprint without, then with $procs extra sleeping processes" >&2
-bench without "$hp"
+echo "bench.sh: hostprint before, with and after $procs extra sleeping processes" >&2
+bench before "$hp"
 for ((i = 0; i < procs; i++)); do
   sleep 600 &
   pids+=($!)
 done
-bench with "$hp"
 started=${#pids[@]}
-kill "${pids[@]}" 2>/dev/null || true
-wait "${pids[@]}" 2>/dev/null || true
-pids=()
+running=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+bench with "$hp"
+stop_sleepers
+bench after "$hp"
 
 # ---- report -----------------------------------------------------------------------------------------
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo
 echo "hostprint whole-process benchmark — $(date -u +%Y-%m-%d), nproc $(nproc), CPU \"$cpu\", kernel $(uname -r)"
-echo "hyperfine: $runs runs after $warmup warm-up runs per command; times are medians; RSS is the peak of 5 runs"
+echo "hyperfine: $rounds interleaved rounds x $per_round runs (+$warmup warm-up) per command;" \
+  "times are medians of round medians; RSS is the peak of 5 runs"
 echo
-printf '%-44s %10s %10s %9s %9s %10s\n' "command" "median" "mean" "user" "sys" "peak RSS"
-row() { # LABEL CSV ROW RSS_KIB
+printf '%-46s %10s %10s %9s %9s %10s\n' "command" "median" "min" "user" "sys" "peak RSS"
+row() { # LABEL NAME INDEX RSS_KIB
   local rss="-"
   [ -n "$4" ] && rss=$(awk -v k="$4" 'BEGIN { printf "%.2f MiB", k / 1024 }')
-  printf '%-44s %7s ms %7s ms %6s ms %6s ms %10s\n' "$1" \
-    "$(ms "$(field "$2" "$3" median)")" "$(ms "$(field "$2" "$3" mean)")" \
-    "$(ms "$(field "$2" "$3" user)")" "$(ms "$(field "$2" "$3" system)")" "$rss"
+  printf '%-46s %7s ms %7s ms %6s ms %6s ms %10s\n' "$1" \
+    "$(ms "$(figure "$2" "$3" median)")" "$(ms "$(figure "$2" "$3" min)")" \
+    "$(ms "$(figure "$2" "$3" user)")" "$(ms "$(figure "$2" "$3" system)")" "$rss"
 }
-row "hostprint --format json (static)" "$work/compare.csv" 1 "$rss_static"
-row "hostprint --format json (dynamic)" "$work/compare.csv" 2 "$rss_dynamic"
-[ -n "$sdv" ] && row "systemd-detect-virt" "$work/compare.csv" 4 "$rss_sdv"
-row "cat /etc/os-release" "$work/compare.csv" 3 "$rss_cat"
-row "hostprint, no user fingerprints" "$work/fingerprints.csv" 1 ""
-row "hostprint --fingerprints (500 files)" "$work/fingerprints.csv" 2 ""
-row "hostprint, before extra processes" "$work/without.csv" 1 ""
-row "hostprint, with $started extra processes" "$work/with.csv" 1 ""
+row "hostprint --format json (static)" compare 1 "$rss_static"
+row "hostprint --format json (dynamic)" compare 2 "$rss_dynamic"
+[ -n "$sdv" ] && row "systemd-detect-virt" compare 4 "$rss_sdv"
+row "cat /etc/os-release" compare 3 "$rss_cat"
+row "hostprint, no user fingerprints" fingerprints 1 ""
+row "hostprint --fingerprints (500 files)" fingerprints 2 ""
+row "hostprint, before the extra processes" before 1 ""
+row "hostprint, with $started extra ($running in all)" with 1 ""
+row "hostprint, after they were killed" after 1 ""
 echo
 
-hp_med=$(field "$work/compare.csv" 1 median)
-cat_med=$(field "$work/compare.csv" 3 median)
 failed=0
 # check LABEL VALUE LIMIT UNIT: PASS when VALUE <= LIMIT.
 check() {
@@ -164,22 +173,24 @@ check() {
   [ "$verdict" = FAIL ] && failed=1
   printf '%-46s %10s %4s %-8s %s\n' "$1" "$2$4" "≤" "$3$4" "$verdict"
 }
+hp_med=$(figure compare 1 median)
+without=$(awk -v a="$(figure before 1 median)" -v b="$(figure after 1 median)" 'BEGIN { print (a + b) / 2 }')
 printf '%-46s %10s %4s %-8s %s\n' "target (static build)" "measured" "" "limit" "result"
 if [ -n "$sdv" ]; then
-  check "hostprint / systemd-detect-virt" \
-    "$(awk -v a="$hp_med" -v b="$(field "$work/compare.csv" 4 median)" 'BEGIN { printf "%.2f", a / b }')" 0.5 ""
+  check "hostprint / systemd-detect-virt" "$(ratio "$hp_med" "$(figure compare 4 median)")" 0.5 ""
 else
-  printf '%-46s %10s %4s %-8s %s\n' "hostprint / systemd-detect-virt" "-" "≤" "0.5" "SKIP (no systemd-detect-virt)"
+  printf '%-46s %10s %4s %-8s %s\n' "hostprint / systemd-detect-virt" "-" "≤" "0.5" "SKIP (not installed)"
 fi
-check "hostprint / cat /etc/os-release" \
-  "$(awk -v a="$hp_med" -v b="$cat_med" 'BEGIN { printf "%.2f", a / b }')" 2 ""
+check "hostprint / cat /etc/os-release" "$(ratio "$hp_med" "$(figure compare 3 median)")" 2 ""
 check "peak RSS" "$(awk -v k="$rss_static" 'BEGIN { printf "%.2f", k / 1024 }')" 4 " MiB"
-check "with $started processes / without" \
-  "$(awk -v a="$(field "$work/with.csv" 1 median)" -v b="$(field "$work/without.csv" 1 median)" \
-    'BEGIN { printf "%.2f", a / b }')" 1.1 ""
+check "with $started processes / without (before+after)" "$(ratio "$(figure with 1 median)" "$without")" 1.1 ""
 check "500 user fingerprints add" \
-  "$(awk -v a="$(field "$work/fingerprints.csv" 2 median)" -v b="$(field "$work/fingerprints.csv" 1 median)" \
+  "$(awk -v a="$(figure fingerprints 2 median)" -v b="$(figure fingerprints 1 median)" \
     'BEGIN { printf "%.2f", (a - b) * 1000 }')" 1 " ms"
+dyn_vs_sdv=""
+[ -n "$sdv" ] && dyn_vs_sdv="/ systemd-detect-virt $(ratio "$(figure compare 2 median)" "$(figure compare 4 median)"), "
+echo "(dynamic build, for comparison: ${dyn_vs_sdv}/ cat $(ratio "$(figure compare 2 median)" "$(figure compare 3 median)")," \
+  "peak RSS $(awk -v k="$rss_dynamic" 'BEGIN { printf "%.2f MiB", k / 1024 }'))"
 
 if [ "$failed" = 1 ] && [ "$strict" = 1 ]; then
   exit 1
