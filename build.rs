@@ -34,6 +34,16 @@ fn main() {
         .collect();
     files.sort();
 
+    // The layout key of compiled rule bundles (src/rules/bundle.rs): a checksum of the file that
+    // defines the serialized types, so a bundle is only read as compiled rules by a build whose types
+    // are byte-for-byte the same source. Any other build falls back to the TOML sources the bundle
+    // carries.
+    let format_source = std::fs::read("src/rules/format.rs").expect("src/rules/format.rs");
+    println!(
+        "cargo:rustc-env=HOSTPRINT_RULES_LAYOUT={:08x}",
+        crc32fast::hash(&format_source)
+    );
+
     let mut rules = String::new();
     let mut sources = String::new();
     for path in &files {
@@ -62,6 +72,8 @@ fn main() {
          /// One call per string instead of an inlined allocation and copy at each of ~1,500 sites.\n\
          #[inline(never)]\n\
          fn s(text: &'static str) -> String {{\n    text.to_owned()\n}}\n\n\
+         #[inline(never)]\n\
+         fn a(text: &'static str) -> std::sync::Arc<str> {{\n    std::sync::Arc::from(text)\n}}\n\n\
          /// The TOML each rule above came from, in the same order.\n\
          #[cfg(test)]\n\
          pub(super) const SOURCES: &[(&str, &str)] = &[\n{sources}];\n"
@@ -80,6 +92,12 @@ impl Literal for String {
         // str's Debug form is a valid Rust string literal (quotes, backslashes and control
         // characters escaped).
         format!("s({self:?})")
+    }
+}
+
+impl Literal for std::sync::Arc<str> {
+    fn lit(&self) -> String {
+        format!("a({:?})", &**self)
     }
 }
 

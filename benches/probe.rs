@@ -21,7 +21,7 @@ use hostprint::output;
 use hostprint::profile::{self, Profile};
 use hostprint::root::Root;
 use hostprint::rules::eval::evaluate;
-use hostprint::rules::RuleSet;
+use hostprint::rules::{bundle, RuleSet};
 
 #[path = "support/synthetic.rs"]
 mod synthetic;
@@ -69,12 +69,20 @@ static SYNTHETIC_DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
     dir
 });
 
+/// The synthetic rules compiled into a bundle (`fingerprints --compile`), as `--fingerprints BUNDLE`
+/// would see it.
+static SYNTHETIC_BUNDLE: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let rules = RuleSet::load_dir_with_sources(SYNTHETIC_DIR.path()).expect("valid rules");
+    std::fs::write(dir.path().join("rules.bundle"), bundle::compile(&rules))
+        .expect("writing the bundle");
+    dir
+});
+
 /// Shipped rules plus the synthetic ones, merged as `main.rs` merges `--fingerprints`.
 static WITH_SYNTHETIC: LazyLock<RuleSet> = LazyLock::new(|| {
     let mut set = SHIPPED.clone();
-    for rule in RuleSet::load_dir(SYNTHETIC_DIR.path()).expect("synthetic rules are valid") {
-        set.insert(rule);
-    }
+    set.extend(RuleSet::load_dir(SYNTHETIC_DIR.path()).expect("synthetic rules are valid"));
     set
 });
 
@@ -132,6 +140,13 @@ mod rules {
     fn load_500_synthetic(bencher: Bencher) {
         let dir = SYNTHETIC_DIR.path();
         bencher.bench(|| RuleSet::load_dir(dir).expect("synthetic rules are valid"));
+    }
+
+    /// The same 500 rules compiled into a bundle (`--fingerprints BUNDLE`): read, decode, re-check.
+    #[divan::bench]
+    fn load_500_synthetic_bundle(bencher: Bencher) {
+        let path = SYNTHETIC_BUNDLE.path().join("rules.bundle");
+        bencher.bench(|| RuleSet::load_user(&path).expect("synthetic bundle is valid"));
     }
 
     /// Facts of the live host, gathered for the paths `rules` asks about.

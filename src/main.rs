@@ -102,19 +102,28 @@ fn rules(cli: &Cli) -> Result<RuleSet, Failure> {
     let mut set = RuleSet::embedded()
         .context("shipped fingerprint rules are invalid")
         .map_err(Failure::Rules)?;
-    if let Some(dir) = &cli.fingerprints {
-        let extra = RuleSet::load_dir(dir).map_err(|e| Failure::Rules(e.into()))?;
-        for rule in extra {
-            tracing::debug!(id = %rule.id, origin = %rule.origin, "user rule loaded");
-            set.insert(rule);
+    if let Some(path) = &cli.fingerprints {
+        let (extra, note) = RuleSet::load_user(path).map_err(|e| Failure::Rules(e.into()))?;
+        if let Some(note) = note {
+            eprintln!("hostprint: warning: {note}");
         }
+        tracing::debug!(rules = extra.len(), from = %path.display(), "user rules loaded");
+        set.extend(extra);
     }
     Ok(set)
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
-        Some(Command::Fingerprints { check }) => fingerprints(cli, check.as_deref()),
+        Some(Command::Fingerprints {
+            check: Some(path), ..
+        }) => check_rules(path),
+        Some(Command::Fingerprints {
+            compile: Some(dir),
+            output: Some(out),
+            ..
+        }) => compile_rules(dir, out),
+        Some(Command::Fingerprints { .. }) => fingerprints(cli),
         Some(Command::Record { dir }) => record(cli, dir),
         Some(Command::Schema) => write_stdout(&schema::render()).map_err(Failure::Run),
         None => probe(cli),
@@ -194,12 +203,41 @@ fn record(cli: &Cli, dir: &std::path::Path) -> Result<(), Failure> {
     write_stdout(&text).map_err(Failure::Run)
 }
 
-fn fingerprints(cli: &Cli, check: Option<&std::path::Path>) -> Result<(), Failure> {
-    if let Some(dir) = check {
-        let loaded = RuleSet::load_dir(dir).map_err(|e: RuleError| Failure::Rules(e.into()))?;
-        println!("{}: {} rule file(s) valid", dir.display(), loaded.len());
-        return Ok(());
+/// `fingerprints --check PATH`: a rule directory or a compiled bundle.
+fn check_rules(path: &std::path::Path) -> Result<(), Failure> {
+    let (loaded, note) =
+        RuleSet::load_user(path).map_err(|e: RuleError| Failure::Rules(e.into()))?;
+    if let Some(note) = note {
+        eprintln!("hostprint: warning: {note}");
     }
+    let what = if path.is_dir() {
+        "rule file(s)"
+    } else {
+        "compiled rule(s)"
+    };
+    let text = format!("{}: {} {what} valid\n", path.display(), loaded.len());
+    write_stdout(&text).map_err(Failure::Run)
+}
+
+/// `fingerprints --compile DIR --output FILE`: the rules in DIR, validated exactly as `--check` does,
+/// written as one bundle that `--fingerprints FILE` loads without parsing TOML.
+fn compile_rules(dir: &std::path::Path, out: &std::path::Path) -> Result<(), Failure> {
+    let rules =
+        RuleSet::load_dir_with_sources(dir).map_err(|e: RuleError| Failure::Rules(e.into()))?;
+    let bytes = hostprint::rules::bundle::compile(&rules);
+    atomic_write::write(out, &bytes).map_err(|e| Failure::Run(e.into()))?;
+    let text = format!(
+        "compiled {} rule(s) from {} into {} ({} bytes); load it with --fingerprints {}\n",
+        rules.len(),
+        dir.display(),
+        out.display(),
+        bytes.len(),
+        out.display()
+    );
+    write_stdout(&text).map_err(Failure::Run)
+}
+
+fn fingerprints(cli: &Cli) -> Result<(), Failure> {
     let set = rules(cli)?;
     let mut rows: Vec<_> = set.rules.iter().collect();
     rows.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.id.cmp(&b.id)));

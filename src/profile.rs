@@ -172,8 +172,8 @@ fn evidence_of(e: &Evaluation) -> Vec<Evidence> {
     e.held()
         .map(|o| Evidence {
             signal: o.section.as_str(),
-            why: o.why.clone(),
-            condition: o.condition.clone(),
+            why: o.why.to_string(),
+            condition: o.condition.to_string(),
             weight: o.weight,
         })
         .collect()

@@ -19,6 +19,17 @@ pub fn normalize(path: &str) -> String {
     components(path).collect::<Vec<_>>().join("/")
 }
 
+/// A normal relative path without `..` (`etc/os-release`): one whose lookup walks down through each
+/// of its prefixes and never climbs out of one. Rules may only name such paths, and only over them
+/// can a listing of a parent directory stand for a lookup (`Root::prime`).
+pub fn is_plain(path: &str) -> bool {
+    // Split on the byte: a `str` split by char was an eighth of the instructions of a run with 500
+    // user rules, which ask this of 2,000 paths several times each.
+    path.as_bytes()
+        .split(|&b| b == b'/')
+        .all(|c| !matches!(c, b"" | b"." | b".."))
+}
+
 /// No empty and no `.` component: what [`normalize`] would return unchanged. One pass over the bytes
 /// (a `split` per call cost twice as much on these short paths).
 fn is_normal(path: &str) -> bool {
@@ -63,6 +74,18 @@ mod tests {
             (".", ""),
         ] {
             assert_eq!(normalize(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn plain_paths_are_normal_relative_and_never_climb() {
+        for ok in ["etc", "etc/os-release", "usr/share/..x/y", "a/.hidden"] {
+            assert!(is_plain(ok), "{ok:?}");
+        }
+        for bad in [
+            "", "/etc", "etc/", "etc//x", "./etc", "etc/./x", "..", "etc/../x", "a/..",
+        ] {
+            assert!(!is_plain(bad), "{bad:?}");
         }
     }
 }

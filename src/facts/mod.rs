@@ -50,11 +50,12 @@ pub struct PathFact {
     pub link_target: Option<String>,
 }
 
-/// What the rules need probed beyond the fixed probes.
+/// What the rules need probed beyond the fixed probes. Borrowed from the rules: 500 user rules name
+/// 2,000 paths, and copying each was a tenth of a run.
 #[derive(Clone, Debug, Default)]
-pub struct Wanted {
-    pub paths: BTreeSet<String>,
-    pub kv_files: BTreeSet<String>,
+pub struct Wanted<'r> {
+    pub paths: BTreeSet<&'r str>,
+    pub kv_files: BTreeSet<&'r str>,
 }
 
 /// `proc/cpuinfo` grows with CPU count (~1.5 KiB per CPU); 4 MiB covers hundreds of CPUs.
@@ -62,6 +63,9 @@ const CPUINFO_CAP: usize = 4 << 20;
 
 /// Runs every probe over `root`.
 pub fn collect(root: &Root, wanted: &Wanted) -> Facts {
+    // First, so that the fixed probes' absent markers under the same directories are answered from
+    // the listings too.
+    root.prime(wanted.paths.iter().copied());
     let mut facts = Facts {
         os_release: guarded(root, "os-release", || os_release::probe(root)),
         kernel: guarded(root, "kernel", || kernel::probe(root)),
@@ -82,13 +86,18 @@ pub fn collect(root: &Root, wanted: &Wanted) -> Facts {
         environment::probe(root, cpuinfo.as_deref(), facts.mounts.cgroup)
     });
     facts.host = guarded(root, "host", || host::probe(root, cpuinfo.as_deref()));
-    for path in &wanted.paths {
-        let fact = guarded(root, "paths", || probe_path(root, path));
-        facts.paths.insert(path.clone(), fact);
-    }
-    for path in &wanted.kv_files {
+    // One guard for all the paths (a span each cost more than most lookups, which a listing
+    // answers); they come sorted, so the map is built in one pass.
+    facts.paths = guarded(root, "paths", || {
+        wanted
+            .paths
+            .iter()
+            .map(|&path| (path.to_string(), probe_path(root, path)))
+            .collect()
+    });
+    for &path in &wanted.kv_files {
         if let Ok(file) = os_release::read_env_file(root, path, 64 * 1024) {
-            facts.kv_files.insert(path.clone(), file.fields);
+            facts.kv_files.insert(path.to_string(), file.fields);
         }
     }
     facts

@@ -4,6 +4,8 @@
 //! The semantics are those documented in `fingerprints/README.md`: all `require` hold and no `exclude`
 //! holds → candidate; score = weights of held require + support, capped at 100.
 
+use std::sync::Arc;
+
 use crate::facts::Facts;
 use crate::root::FileKind;
 
@@ -13,8 +15,8 @@ use super::{Condition, Fingerprint, FsFlag, Matcher, PathKind, Pid1Field, Signal
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub section: Section,
-    pub why: String,
-    pub condition: String,
+    pub why: Arc<str>,
+    pub condition: Arc<str>,
     pub weight: u32,
     pub held: bool,
 }

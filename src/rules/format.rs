@@ -8,11 +8,12 @@
 //! `crate::text`, nothing else from hostprint.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::text::{line_of, normalize};
+use crate::text::{is_plain, line_of, normalize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -44,8 +45,10 @@ impl Kind {
     }
 }
 
-/// A loaded, validated rule.
-#[derive(Clone, Debug)]
+/// A loaded, validated rule. Serializable for compiled rule bundles (`rules/bundle.rs`): any change
+/// to these types changes the layout key build.rs derives from this file, so a bundle compiled by
+/// another build is never read as this one's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Fingerprint {
     pub id: String,
     pub name: String,
@@ -65,18 +68,20 @@ pub struct Fingerprint {
     pub origin: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Signal {
-    pub why: String,
+    /// Shared, not copied, into every evaluation's outcomes (`Arc`: one count bump instead of an
+    /// allocation per signal per run; 2,500 of them with 500 user rules).
+    pub why: Arc<str>,
     pub weight: u32,
     pub condition: Condition,
     /// `condition`'s Display text, rendered once when the rule is loaded (at build time for shipped
     /// rules): every evaluation reports it, and formatting it anew each time was a sixth of a probe's
     /// instructions.
-    pub condition_text: String,
+    pub condition_text: Arc<str>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Role {
     pub id: String,
     pub why: String,
@@ -84,7 +89,7 @@ pub struct Role {
 }
 
 /// One condition over the facts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Condition {
     OsRelease {
         key: String,
@@ -115,11 +120,13 @@ pub enum Condition {
     SelinuxPolicy(String),
     SelinuxMode(String),
     Fs(FsFlag),
+    #[serde(deserialize_with = "nested")]
     Any(Vec<Condition>),
+    #[serde(deserialize_with = "nested")]
     All(Vec<Condition>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Matcher {
     Equals(String),
     OneOf(Vec<String>),
@@ -128,7 +135,7 @@ pub enum Matcher {
     Prefix(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PathKind {
     Any,
     File,
@@ -139,14 +146,14 @@ pub enum PathKind {
     Device,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Pid1Field {
     Comm,
     Exe,
     Argv0,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FsFlag {
     RootReadOnly,
     UsrReadOnly,
@@ -192,6 +199,59 @@ impl fmt::Display for Condition {
     }
 }
 
+/// How deep `any`/`all` may nest. Real rules use one level, two at most; evaluating, rendering and
+/// dropping a condition recurse once per level, so the depth is bounded where rules come in: by
+/// [`parse_file`] for TOML, and while decoding a compiled bundle, whose bytes could otherwise nest a
+/// condition tens of thousands deep in a few dozen KiB and overflow the stack.
+pub const MAX_NESTING: usize = 8;
+
+impl Condition {
+    /// Levels of `any`/`all` (0 for a plain condition).
+    pub fn depth(&self) -> usize {
+        match self {
+            Condition::Any(cs) | Condition::All(cs) => {
+                1 + cs.iter().map(Condition::depth).max().unwrap_or(0)
+            }
+            _ => 0,
+        }
+    }
+}
+
+thread_local! {
+    /// `any`/`all` levels being decoded on this thread (decoding is the only recursion here).
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Set when [`nested`] refused: postcard keeps no custom error text, so the reason comes here.
+    static TOO_DEEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the last decode on this thread was refused for nesting (and forget it).
+pub fn refused_for_nesting() -> bool {
+    TOO_DEEP.with(|flag| flag.replace(false))
+}
+
+/// Decodes the conditions inside an `any`/`all`, refusing more than [`MAX_NESTING`] levels before
+/// descending.
+fn nested<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|depth| depth.set(depth.get() - 1));
+        }
+    }
+    let depth = DEPTH.with(|depth| {
+        depth.set(depth.get() + 1);
+        depth.get()
+    });
+    let _level = Level;
+    if depth > MAX_NESTING {
+        TOO_DEEP.with(|flag| flag.set(true));
+        return Err(serde::de::Error::custom(format!(
+            "any/all nested more than {MAX_NESTING} deep"
+        )));
+    }
+    Vec::<Condition>::deserialize(d)
+}
+
 fn join(cs: &[Condition], sep: &str) -> String {
     cs.iter()
         .map(|c| c.to_string())
@@ -213,8 +273,9 @@ impl fmt::Display for Matcher {
 }
 
 /// A rule-file error, located.
+/// Line 0 means the error is about the file as a whole (unreadable, not a bundle): no `:0` is shown.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{file}{}: {message}", if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct RuleError {
     pub file: String,
     pub line: usize,
@@ -355,6 +416,53 @@ fn matcher(
     }
 }
 
+fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "id {id:?} must be lowercase letters, digits, '-' or '_'"
+        ));
+    }
+    Ok(())
+}
+
+/// Re-checks, on a rule read back from a compiled bundle, what [`parse_file`] guaranteed and the rest
+/// of hostprint relies on: a valid id, weights within 100, and every path relative, normal and without
+/// `..`. (The root keeps every read inside it regardless; this keeps a damaged or hand-made bundle
+/// from reaching the probes at all.)
+pub fn check_compiled(rule: &Fingerprint) -> Result<(), String> {
+    fn paths(c: &Condition) -> Result<(), String> {
+        match c {
+            Condition::Path { path, .. }
+            | Condition::LinkTarget { path, .. }
+            | Condition::KvFile { path, .. } => match is_plain(path) {
+                true => Ok(()),
+                false => Err(format!(
+                    "path {path:?} must name a place inside the root, in normal form, without '..'"
+                )),
+            },
+            Condition::Any(cs) | Condition::All(cs) => cs.iter().try_for_each(paths),
+            _ => Ok(()),
+        }
+    }
+    check_id(&rule.id)?;
+    for s in rule
+        .require
+        .iter()
+        .chain(&rule.support)
+        .chain(&rule.exclude)
+    {
+        if s.weight > 100 {
+            return Err(format!("{}: weight {} is over 100", rule.id, s.weight));
+        }
+        paths(&s.condition)?;
+    }
+    rule.roles.iter().try_for_each(|r| paths(&r.condition))
+}
+
 fn relative(path: &str) -> Result<String, String> {
     let rel = normalize(path);
     if rel.is_empty() || rel.split('/').any(|c| c == "..") {
@@ -486,6 +594,14 @@ impl RawCondition {
     }
 }
 
+/// A condition within [`MAX_NESTING`], so that whatever parses also loads from a compiled bundle.
+fn shallow(c: Condition) -> Result<Condition, String> {
+    match c.depth() > MAX_NESTING {
+        true => Err(format!("nests any/all more than {MAX_NESTING} deep")),
+        false => Ok(c),
+    }
+}
+
 /// Parses one rule file. `origin` names it in errors.
 pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
     let err = |offset: usize, message: String| RuleError {
@@ -500,16 +616,7 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
     })?;
     let id_span = raw.id.span().start;
     let id = raw.id.into_inner();
-    if id.is_empty()
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        return Err(err(
-            id_span,
-            format!("id {id:?} must be lowercase letters, digits, '-' or '_'"),
-        ));
-    }
+    check_id(&id).map_err(|m| err(id_span, m))?;
     let kind_span = raw.kind.span().start;
     let kind = match raw.kind.into_inner().as_str() {
         "container-os" => Kind::ContainerOs,
@@ -560,11 +667,12 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
                 }
                 let condition = raw
                     .build()
+                    .and_then(shallow)
                     .map_err(|m| err(at, format!("[[{section}]] {m}")))?;
                 Ok(Signal {
-                    why,
+                    why: why.into(),
                     weight,
-                    condition_text: condition.to_string(),
+                    condition_text: condition.to_string().into(),
                     condition,
                 })
             })
@@ -597,7 +705,10 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
             if raw.weight.is_some() {
                 return Err(err(at, "[[role]] takes no weight".into()));
             }
-            let condition = raw.build().map_err(|m| err(at, format!("[[role]] {m}")))?;
+            let condition = raw
+                .build()
+                .and_then(shallow)
+                .map_err(|m| err(at, format!("[[role]] {m}")))?;
             Ok(Role { id, why, condition })
         })
         .collect::<Result<Vec<_>, RuleError>>()?;

@@ -7,10 +7,12 @@
 //! validation live in [`format`] (which `build.rs` also compiles, to check and pre-build the shipped
 //! rules); matching lives in [`eval`].
 
+pub mod bundle;
 pub mod eval;
 mod format;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
 use std::path::Path;
 
 use crate::facts::Wanted;
@@ -35,14 +37,20 @@ impl RuleSet {
     /// this only constructs them (it cannot fail; the `Result` keeps callers ready for rules that could).
     pub fn embedded() -> Result<RuleSet, RuleError> {
         let mut set = RuleSet::default();
-        for rule in shipped::shipped() {
-            set.insert(rule);
-        }
+        set.extend(shipped::shipped());
         Ok(set)
     }
 
     /// Loads every `*.toml` in `dir` (sorted, so a duplicate id is reported the same way each time).
     pub fn load_dir(dir: &Path) -> Result<Vec<Fingerprint>, RuleError> {
+        Ok(Self::load_dir_with_sources(dir)?
+            .into_iter()
+            .map(|(rule, _)| rule)
+            .collect())
+    }
+
+    /// [`RuleSet::load_dir`], keeping each rule's TOML text (for `fingerprints --compile`).
+    pub fn load_dir_with_sources(dir: &Path) -> Result<Vec<(Fingerprint, String)>, RuleError> {
         let io_err = |e: std::io::Error| RuleError {
             file: dir.display().to_string(),
             line: 0,
@@ -55,41 +63,64 @@ impl RuleSet {
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         files.sort();
-        let mut out: Vec<Fingerprint> = Vec::new();
+        let mut out: Vec<(Fingerprint, String)> = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for path in files {
             let origin = path.display().to_string();
-            // Rule files are small; a huge one is a mistake, not a rule.
-            let meta = std::fs::metadata(&path).map_err(io_err)?;
-            if meta.len() > 1 << 20 {
-                return Err(RuleError {
-                    file: origin,
-                    line: 0,
-                    message: "larger than 1 MiB; not a rule file".into(),
-                });
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| RuleError {
+            let fail = |message: String| RuleError {
                 file: origin.clone(),
                 line: 0,
-                message: e.to_string(),
-            })?;
+                message,
+            };
+            // Rule files are small; a huge one is a mistake, not a rule.
+            let (mut file, len) = bundle::open_regular(&path, 1 << 20).map_err(fail)?;
+            let mut text = String::with_capacity(len as usize);
+            file.read_to_string(&mut text)
+                .map_err(|e| fail(e.to_string()))?;
             let rule = parse_file(&origin, &text)?;
-            if let Some(first) = out.iter().find(|r| r.id == rule.id) {
+            if let Some(&first) = seen.get(&rule.id) {
                 return Err(RuleError {
                     file: origin,
                     line: 1,
-                    message: format!("id {:?} is already defined in {}", rule.id, first.origin),
+                    message: format!(
+                        "id {:?} is already defined in {}",
+                        rule.id, out[first].0.origin
+                    ),
                 });
             }
-            out.push(rule);
+            seen.insert(rule.id.clone(), out.len());
+            out.push((rule, text));
         }
         Ok(out)
     }
 
-    /// Adds a rule, replacing one with the same id.
-    pub fn insert(&mut self, rule: Fingerprint) {
-        match self.rules.iter_mut().find(|r| r.id == rule.id) {
-            Some(slot) => *slot = rule,
-            None => self.rules.push(rule),
+    /// The user rules at `path`: a directory of `*.toml` files or a compiled bundle. The note, if
+    /// any, is for the user (a bundle from another build was read from its sources).
+    pub fn load_user(path: &Path) -> Result<(Vec<Fingerprint>, Option<String>), RuleError> {
+        if path.is_dir() {
+            return Ok((Self::load_dir(path)?, None));
+        }
+        let loaded = bundle::load(path)?;
+        Ok((loaded.rules, loaded.note))
+    }
+
+    /// Adds rules, each replacing one with the same id. One index for the whole batch: inserting
+    /// 500 user rules one by one compared ids ~150,000 times.
+    pub fn extend(&mut self, rules: impl IntoIterator<Item = Fingerprint>) {
+        let mut index: HashMap<String, usize> = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id.clone(), i))
+            .collect();
+        for rule in rules {
+            match index.get(&rule.id) {
+                Some(&i) => self.rules[i] = rule,
+                None => {
+                    index.insert(rule.id.clone(), self.rules.len());
+                    self.rules.push(rule);
+                }
+            }
         }
     }
 
@@ -98,15 +129,15 @@ impl RuleSet {
     }
 
     /// Every path and key file the rules ask about, so the probes look at exactly those.
-    pub fn wanted(&self) -> Wanted {
+    pub fn wanted(&self) -> Wanted<'_> {
         let mut wanted = Wanted::default();
-        fn visit(c: &Condition, w: &mut Wanted) {
+        fn visit<'r>(c: &'r Condition, w: &mut Wanted<'r>) {
             match c {
                 Condition::Path { path, .. } | Condition::LinkTarget { path, .. } => {
-                    w.paths.insert(path.clone());
+                    w.paths.insert(path);
                 }
                 Condition::KvFile { path, .. } => {
-                    w.kv_files.insert(path.clone());
+                    w.kv_files.insert(path);
                 }
                 Condition::Any(cs) | Condition::All(cs) => cs.iter().for_each(|c| visit(c, w)),
                 _ => {}
@@ -209,6 +240,23 @@ mod tests {
 
         let e = error_of(HEAD);
         assert!(e.message.contains("at least one [[require]]"), "{e}");
+    }
+
+    /// What parses must load from a bundle: the TOML side refuses the nesting the decoder refuses.
+    #[test]
+    fn toml_nesting_is_bounded_like_bundles() {
+        let nest = |levels: usize| {
+            let mut c = "{ fs = \"root_read_only\" }".to_string();
+            for _ in 0..levels {
+                c = format!("{{ any = [ {c} ] }}");
+            }
+            format!("{HEAD}\n[[require]]\nwhy = \"w\"\n{}\n", &c[2..c.len() - 2])
+        };
+        let ok = parse_file("t.toml", &nest(MAX_NESTING)).unwrap();
+        assert_eq!(ok.require[0].condition.depth(), MAX_NESTING);
+        let e = parse_file("t.toml", &nest(MAX_NESTING + 1)).unwrap_err();
+        assert!(e.message.contains("more than 8 deep"), "{e}");
+        assert_eq!(e.line, 5);
     }
 
     #[test]
