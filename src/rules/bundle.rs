@@ -2,7 +2,7 @@
 //! `--fingerprints FILE`.
 //!
 //! A fleet's own rules are TOML files, and parsing TOML is the dearest thing hostprint does: 500 rule
-//! files cost ~20 ms per run (500 opens and reads, ~18 µs of parsing each), twenty times a whole
+//! files cost ~15 ms per run (500 opens and reads, ~18 µs of parsing each), ten times a whole
 //! probe, on every node, every minute. The shipped rules avoid it by being compiled into the binary
 //! (build.rs); user rules cannot be, so they are compiled once, where they are written, into one file
 //! that loads as the rules themselves — the way `file -C` compiles magic(5) and `systemd-hwdb update`
