@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 mod resolver;
 use resolver::Resolver;
 
-use crate::text::is_plain;
+use crate::text::{is_plain, parents};
 pub use crate::text::{line_of, normalize};
 
 /// The running kernel's boot id: equal in two roots means one running machine.
@@ -651,9 +651,8 @@ impl Root {
 
     fn list_inner(&self, path: &str, max: usize) -> Result<Vec<String>, Failure> {
         let rel = normalize(path);
-        let (mut names, more) = self
-            .names_in(&rel, max, |_| true)?
-            .expect("always worth it");
+        let (handle, _) = self.open_dir(&rel)?;
+        let (mut names, more) = self.read_names(&handle, max)?;
         if more {
             self.warn(Warning::at(
                 path,
@@ -667,28 +666,28 @@ impl Root {
         Ok(names)
     }
 
-    /// The names in directory `rel` (unsorted, `.` and `..` left out), at most `max`, and whether
-    /// there were more; `None` when `worth` says a directory of that `st_size` is not worth reading.
-    /// Neither journaled nor warned about: [`Root::list`] and [`Root::prime`] decide.
-    fn names_in(
-        &self,
-        rel: &str,
-        max: usize,
-        worth: impl FnOnce(u64) -> bool,
-    ) -> Result<Option<(Vec<String>, bool)>, Failure> {
+    /// Resolves directory `rel` to a handle, with its `st_size` (what [`Root::prime`] sizes it by).
+    fn open_dir(&self, rel: &str) -> Result<(std::os::fd::OwnedFd, u64), Failure> {
         let handle = self.paths.resolve(rel, true)?;
         let st = fstat(handle.as_fd())
             .map_err(|errno| Failure::Unreadable(errno.desc().to_lowercase()))?;
-        let kind = FileKind::from_mode(st.st_mode);
-        if kind != FileKind::Dir {
-            return Err(Failure::WrongKind(kind));
+        match FileKind::from_mode(st.st_mode) {
+            FileKind::Dir => Ok((handle, u64::try_from(st.st_size).unwrap_or(0))),
+            kind => Err(Failure::WrongKind(kind)),
         }
-        if !worth(u64::try_from(st.st_size).unwrap_or(0)) {
-            return Ok(None);
-        }
+    }
+
+    /// The names in an opened directory (unsorted, `.` and `..` left out), at most `max`, and
+    /// whether there were more. Neither journaled nor warned about: [`Root::list`] and
+    /// [`Root::prime`] decide.
+    fn read_names(
+        &self,
+        handle: &std::os::fd::OwnedFd,
+        max: usize,
+    ) -> Result<(Vec<String>, bool), Failure> {
         let dir = self
             .paths
-            .reopen(&handle, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+            .reopen(handle, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let mut dir = nix::dir::Dir::from_fd(dir.into())
             .map_err(|errno| Failure::Unreadable(errno.desc().to_lowercase()))?;
         let mut names = Vec::new();
@@ -699,11 +698,11 @@ impl Root {
                 continue;
             }
             if names.len() == max {
-                return Ok(Some((names, true)));
+                return Ok((names, true));
             }
             names.push(name);
         }
-        Ok(Some((names, false)))
+        Ok((names, false))
     }
 
     /// Lists, once each, the directories under which at least [`PRIME_MIN_NAMES`] distinct names of
@@ -718,46 +717,17 @@ impl Root {
     /// the lookups, which warn as they always did. Nothing under `proc/` is listed: that would be
     /// the full process scan the default path must never do.
     pub fn prime<'p>(&self, paths: impl IntoIterator<Item = &'p str>) {
-        // Names asked per directory, counted as changes of name in the order given: exact for sorted
-        // paths (the rules' `Wanted` set is sorted), an overcount otherwise, which only costs a
-        // listing. A set per directory cost more than the lookups it was meant to save.
-        let mut children: HashMap<&str, (usize, &str)> = HashMap::new();
-        for path in paths {
-            if !is_plain(path) {
-                continue;
-            }
-            let mut start = 0;
-            while let Some(slash) = path[start..].find('/') {
-                let dir = &path[..start + slash];
-                if dir == "proc" || dir.starts_with("proc/") {
-                    break;
-                }
-                let rest = &path[start + slash + 1..];
-                let child = rest.split_once('/').map_or(rest, |(c, _)| c);
-                let (count, last) = children.entry(dir).or_insert((0, ""));
-                if *last != child {
-                    *count += 1;
-                    *last = child;
-                }
-                start += slash + 1;
-            }
-        }
-        let mut dirs: Vec<(&str, usize)> = children
-            .into_iter()
-            .filter(|&(_, (count, _))| count >= PRIME_MIN_NAMES)
-            .map(|(dir, (count, _))| (dir, count))
-            .collect();
-        // A parent sorts before its descendants, so a directory a listing already rules out is
-        // never listed itself.
-        dirs.sort_unstable();
-        for (dir, asked) in dirs {
+        for (dir, asked) in crowded_dirs(paths) {
             if self.listing_rules_out(dir) {
                 continue;
             }
-            let asked = asked as u64;
-            let worth =
-                |size: u64| size > 0 && size / DIRENT_BYTES <= PRIME_ENTRIES_PER_NAME * asked;
-            if let Ok(Some((entries, false))) = self.names_in(dir, PRIME_MAX_ENTRIES, worth) {
+            let Ok((handle, size)) = self.open_dir(dir) else {
+                continue;
+            };
+            if size == 0 || size / DIRENT_BYTES > PRIME_ENTRIES_PER_NAME * asked as u64 {
+                continue;
+            }
+            if let Ok((entries, false)) = self.read_names(&handle, PRIME_MAX_ENTRIES) {
                 tracing::trace!(dir, entries = entries.len(), "listed for absent markers");
                 self.listed
                     .borrow_mut()
@@ -766,34 +736,22 @@ impl Root {
         }
     }
 
-    /// Whether a [`Root::prime`] listing of one of `rel`'s directories lacks the next component.
-    /// `rel` is normal (no empty or `.` component). A `..` ends the search: up to it, each directory
-    /// is walked down into as listed; from it on, the lookup climbs back out, where no listing
-    /// speaks (and `..` is never in a listing, which would otherwise make it look absent).
+    /// Whether a [`Root::prime`] listing of one of `rel`'s directories lacks the next name (`rel`
+    /// is normal: no empty or `.` component).
     fn listing_rules_out(&self, rel: &str) -> bool {
         let listed = self.listed.borrow();
         if listed.is_empty() {
             return false;
         }
-        let bytes = rel.as_bytes();
-        let mut start = 0;
-        while let Some(slash) = bytes[start..].iter().position(|&b| b == b'/') {
-            let end = start + slash;
-            if &bytes[start..end] == b".." {
+        // Listings are only ever keyed by plain directories, so a `..` before the name never
+        // matches one; a `..` as the name must end the walk (it is in no listing, yet not absent).
+        for (dir, name) in parents(rel) {
+            if name == ".." {
                 return false;
             }
-            let rest = &rel[end + 1..];
-            let child = rest.split_once('/').map_or(rest, |(c, _)| c);
-            if child == ".." {
-                return false;
-            }
-            if listed
-                .get(&rel[..end])
-                .is_some_and(|names| !names.contains(child))
-            {
+            if listed.get(dir).is_some_and(|names| !names.contains(name)) {
                 return true;
             }
-            start = end + 1;
         }
         false
     }
@@ -1052,6 +1010,35 @@ impl OutcomeKind for Vec<String> {
     }
 }
 
+/// The directories [`Root::prime`] considers, parents first, with the names asked under each:
+/// those with at least [`PRIME_MIN_NAMES`], never `proc/` or below. Names are counted as changes of
+/// name in the order given: exact for sorted paths (the rules' `Wanted` set is sorted), an overcount
+/// otherwise, which only costs a listing (a set per directory cost more than the lookups it saved).
+fn crowded_dirs<'p>(paths: impl IntoIterator<Item = &'p str>) -> Vec<(&'p str, usize)> {
+    let mut children: HashMap<&str, (usize, &str)> = HashMap::new();
+    for path in paths.into_iter().filter(|p| is_plain(p)) {
+        for (dir, name) in parents(path) {
+            if dir == "proc" || dir.starts_with("proc/") {
+                break;
+            }
+            let (count, last) = children.entry(dir).or_insert((0, ""));
+            if *last != name {
+                *count += 1;
+                *last = name;
+            }
+        }
+    }
+    let mut dirs: Vec<(&str, usize)> = children
+        .into_iter()
+        .filter(|&(_, (count, _))| count >= PRIME_MIN_NAMES)
+        .map(|(dir, (count, _))| (dir, count))
+        .collect();
+    // A parent sorts before its descendants, so a directory a listing already rules out is never
+    // listed itself.
+    dirs.sort_unstable();
+    dirs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1228,19 +1215,8 @@ mod tests {
     fn shipped_rules_never_prime() {
         let rules = crate::rules::RuleSet::embedded().unwrap();
         let wanted = rules.wanted();
-        let mut per_dir: HashMap<&str, HashSet<&str>> = HashMap::new();
-        for path in &wanted.paths {
-            for (i, _) in path.match_indices('/') {
-                let child = path[i + 1..].split('/').next().unwrap();
-                per_dir.entry(&path[..i]).or_default().insert(child);
-            }
-        }
-        let (dir, names) = per_dir.iter().max_by_key(|(_, n)| n.len()).unwrap();
-        assert!(
-            names.len() < PRIME_MIN_NAMES,
-            "{dir}: {} names asked by the shipped rules",
-            names.len()
-        );
+        let crowded = crowded_dirs(wanted.paths.iter().copied());
+        assert!(crowded.is_empty(), "{crowded:?}");
     }
 
     /// A directory whose size says it holds far more entries than names are asked about is left to

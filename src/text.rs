@@ -19,6 +19,19 @@ pub fn normalize(path: &str) -> String {
     components(path).collect::<Vec<_>>().join("/")
 }
 
+/// Each directory of a normal path with the name under it: `etc/a/b` gives (`etc`, `a`) and
+/// (`etc/a`, `b`). The walk a lookup makes, which `Root::prime` counts names along and answers from.
+pub fn parents(path: &str) -> impl Iterator<Item = (&str, &str)> {
+    // Bytes, not `match_indices`: its char searcher cost 1% of a run with 500 user rules.
+    let bytes = path.as_bytes();
+    let slashes = bytes.iter().enumerate().filter(|&(_, &b)| b == b'/');
+    slashes.map(move |(i, _)| {
+        let rest = &bytes[i + 1..];
+        let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+        (&path[..i], &path[i + 1..i + 1 + end])
+    })
+}
+
 /// A normal relative path without `..` (`etc/os-release`): one whose lookup walks down through each
 /// of its prefixes and never climbs out of one. Rules may only name such paths, and only over them
 /// can a listing of a parent directory stand for a lookup (`Root::prime`).
@@ -87,5 +100,19 @@ mod tests {
         ] {
             assert!(!is_plain(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn parents_walk_down_one_name_at_a_time() {
+        let walk: Vec<_> = parents("usr/share/flatcar/release").collect();
+        assert_eq!(
+            walk,
+            [
+                ("usr", "share"),
+                ("usr/share", "flatcar"),
+                ("usr/share/flatcar", "release")
+            ]
+        );
+        assert_eq!(parents("etc").count(), 0);
     }
 }
