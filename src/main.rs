@@ -103,14 +103,21 @@ fn rules(cli: &Cli) -> Result<RuleSet, Failure> {
         .context("shipped fingerprint rules are invalid")
         .map_err(Failure::Rules)?;
     if let Some(path) = &cli.fingerprints {
-        let (extra, note) = RuleSet::load_user(path).map_err(|e| Failure::Rules(e.into()))?;
-        if let Some(note) = note {
-            eprintln!("hostprint: warning: {note}");
-        }
+        let extra = user_rules(path)?;
         tracing::debug!(rules = extra.len(), from = %path.display(), "user rules loaded");
         set.extend(extra);
     }
     Ok(set)
+}
+
+/// `--fingerprints` or `fingerprints --check` PATH (a directory or a bundle), with the loader's note
+/// (a bundle from another build, read from its sources) on stderr.
+fn user_rules(path: &std::path::Path) -> Result<Vec<hostprint::rules::Fingerprint>, Failure> {
+    let loaded = RuleSet::load_user(path).map_err(|e: RuleError| Failure::Rules(e.into()))?;
+    if let Some(note) = loaded.note {
+        eprintln!("hostprint: warning: {note}");
+    }
+    Ok(loaded.rules)
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -205,11 +212,7 @@ fn record(cli: &Cli, dir: &std::path::Path) -> Result<(), Failure> {
 
 /// `fingerprints --check PATH`: a rule directory or a compiled bundle.
 fn check_rules(path: &std::path::Path) -> Result<(), Failure> {
-    let (loaded, note) =
-        RuleSet::load_user(path).map_err(|e: RuleError| Failure::Rules(e.into()))?;
-    if let Some(note) = note {
-        eprintln!("hostprint: warning: {note}");
-    }
+    let loaded = user_rules(path)?;
     let what = if path.is_dir() {
         "rule file(s)"
     } else {

@@ -30,13 +30,13 @@
 //! bundle whose checksums do not match is damaged and refused (exit 2), like a malformed rule file:
 //! a rule that silently does nothing is worse than one that does not load.
 
-use std::collections::HashSet;
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use super::{check_compiled, parse_file, refused_for_nesting, Fingerprint, RuleError, MAX_NESTING};
+use super::{
+    check_compiled, duplicate_id, open_rule_file, parse_file, refused_for_nesting, Fingerprint,
+    RuleError, UserRules, MAX_NESTING,
+};
 
 const MAGIC: &[u8; 16] = b"hostprint rules\n";
 const HEADER_LEN: usize = 64;
@@ -45,19 +45,6 @@ pub const MAX_LEN: u64 = 64 << 20;
 /// The layout key of this build (see build.rs).
 const LAYOUT: &str = env!("HOSTPRINT_RULES_LAYOUT");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Rules read from a bundle, and what the user should know about how.
-#[derive(Debug)]
-pub struct Loaded {
-    pub rules: Vec<Fingerprint>,
-    /// Set when the compiled section could not be used and the sources were parsed instead.
-    pub note: Option<String>,
-}
-
-/// Whether `data` starts like a bundle (for telling a bundle from a stray file in error messages).
-pub fn looks_like_bundle(data: &[u8]) -> bool {
-    data.starts_with(MAGIC)
-}
 
 /// The bundle of `rules`, each with the TOML `(file name, text)` it was parsed from.
 pub fn compile(rules: &[(Fingerprint, String)]) -> Vec<u8> {
@@ -96,18 +83,18 @@ fn padded<const N: usize>(s: &str) -> [u8; N] {
 
 /// Loads the rules of the bundle at `path`. Errors name the bundle (line 0: a bundle has no lines,
 /// except in the sources, whose errors name `bundle:file:line`).
-pub fn load(path: &Path) -> Result<Loaded, RuleError> {
+pub fn load(path: &Path) -> Result<UserRules, RuleError> {
     let origin = path.display().to_string();
     let fail = |message: String| RuleError {
         file: origin.clone(),
         line: 0,
         message,
     };
-    let (mut file, len) = open_regular(path, MAX_LEN).map_err(fail)?;
+    let (mut file, len) = open_rule_file(path, MAX_LEN).map_err(fail)?;
     let mut header = [0u8; HEADER_LEN];
     file.read_exact(&mut header)
         .map_err(|_| fail("not a hostprint rule bundle (too short)".into()))?;
-    if !looks_like_bundle(&header) {
+    if !header.starts_with(MAGIC) {
         return Err(fail(
             "not a hostprint rule bundle (make one with `hostprint fingerprints --compile DIR --output FILE`)".into(),
         ));
@@ -141,7 +128,7 @@ pub fn load(path: &Path) -> Result<Loaded, RuleError> {
             ));
         }
         let rules = decode_compiled(&compiled).map_err(|m| fail(format!("damaged: {m}")))?;
-        return Ok(Loaded { rules, note: None });
+        return Ok(UserRules { rules, note: None });
     }
     // Another build's layout: the sources, whose encoding does not depend on hostprint's types.
     file.seek(SeekFrom::Start(HEADER_LEN as u64 + compiled_len))
@@ -154,13 +141,15 @@ pub fn load(path: &Path) -> Result<Loaded, RuleError> {
     }
     let sources: Vec<(String, String)> = postcard::from_bytes(&sources)
         .map_err(|e| fail(format!("damaged: the rule sources do not decode: {e}")))?;
-    let mut rules: Vec<Fingerprint> = Vec::with_capacity(sources.len());
-    for (name, text) in &sources {
-        let rule = parse_file(&format!("{origin}:{name}"), text)?;
-        if rules.iter().any(|r| r.id == rule.id) {
-            return Err(fail(format!("damaged: id {:?} appears twice", rule.id)));
-        }
-        rules.push(rule);
+    let rules = sources
+        .iter()
+        .map(|(name, text)| parse_file(&format!("{origin}:{name}"), text))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((_, again)) = duplicate_id(rules.iter().map(|r| r.id.as_str())) {
+        return Err(fail(format!(
+            "damaged: id {:?} appears twice",
+            rules[again].id
+        )));
     }
     let note = format!(
         "{origin} was compiled by a hostprint build with another rule layout (hostprint {version}, \
@@ -169,7 +158,7 @@ pub fn load(path: &Path) -> Result<Loaded, RuleError> {
         text_of(&header[16..24]),
         rules.len()
     );
-    Ok(Loaded {
+    Ok(UserRules {
         rules,
         note: Some(note),
     })
@@ -184,33 +173,11 @@ pub fn decode_compiled(bytes: &[u8]) -> Result<Vec<Fingerprint>, String> {
             true => format!("the compiled rules nest any/all more than {MAX_NESTING} deep"),
             false => format!("the compiled rules do not decode: {e}"),
         })?;
-    let mut ids = HashSet::with_capacity(rules.len());
-    for rule in &rules {
-        check_compiled(rule)?;
-        if !ids.insert(rule.id.as_str()) {
-            return Err(format!("id {:?} appears twice", rule.id));
-        }
+    rules.iter().try_for_each(check_compiled)?;
+    if let Some((_, again)) = duplicate_id(rules.iter().map(|r| r.id.as_str())) {
+        return Err(format!("id {:?} appears twice", rules[again].id));
     }
     Ok(rules)
-}
-
-/// Opens a rule file or bundle given on the command line, refusing what is not a regular file (a FIFO
-/// would block the read forever) or is larger than `cap`. Returns the file and its length.
-pub(super) fn open_regular(path: &Path, cap: u64) -> Result<(File, u64), String> {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, before we can fstat.
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    if meta.len() > cap {
-        return Err(format!("larger than {} MiB; not a rule file", cap >> 20));
-    }
-    Ok((file, meta.len()))
 }
 
 #[cfg(test)]
@@ -224,7 +191,7 @@ mod tests {
         compile(&[(rule, RULE.to_string())])
     }
 
-    fn load_bytes(bytes: &[u8]) -> Result<Loaded, RuleError> {
+    fn load_bytes(bytes: &[u8]) -> Result<UserRules, RuleError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rules.bundle");
         std::fs::write(&path, bytes).unwrap();
@@ -319,6 +286,19 @@ mod tests {
         assert!(e.contains("do not decode"), "{e}");
         // The per-thread depth unwinds on every path: a good section decodes after refused ones.
         assert!(decode_compiled(&nest(1)).is_ok());
+    }
+
+    /// One id twice is refused from the compiled rules and from the sources alike.
+    #[test]
+    fn a_duplicate_id_is_refused_on_both_paths() {
+        let rule = parse_file("mine.toml", RULE).unwrap();
+        let twice = compile(&[(rule.clone(), RULE.into()), (rule, RULE.into())]);
+        let e = load_bytes(&twice).unwrap_err();
+        assert!(e.message.contains("\"mine\" appears twice"), "{e}");
+        let mut other_layout = twice;
+        other_layout[16..24].copy_from_slice(b"00000000");
+        let e = load_bytes(&other_layout).unwrap_err();
+        assert!(e.message.contains("\"mine\" appears twice"), "{e}");
     }
 
     #[test]

@@ -440,9 +440,7 @@ pub fn check_compiled(rule: &Fingerprint) -> Result<(), String> {
             | Condition::LinkTarget { path, .. }
             | Condition::KvFile { path, .. } => match is_plain(path) {
                 true => Ok(()),
-                false => Err(format!(
-                    "path {path:?} must name a place inside the root, in normal form, without '..'"
-                )),
+                false => Err(inside_the_root(path)),
             },
             Condition::Any(cs) | Condition::All(cs) => cs.iter().try_for_each(paths),
             _ => Ok(()),
@@ -463,14 +461,18 @@ pub fn check_compiled(rule: &Fingerprint) -> Result<(), String> {
     rule.roles.iter().try_for_each(|r| paths(&r.condition))
 }
 
+/// A rule's path, normalized, and then plain ([`is_plain`]: what [`check_compiled`] requires of a
+/// decoded one too).
 fn relative(path: &str) -> Result<String, String> {
     let rel = normalize(path);
-    if rel.is_empty() || rel.split('/').any(|c| c == "..") {
-        return Err(format!(
-            "path {path:?} must name a place inside the root, without '..'"
-        ));
+    match is_plain(&rel) {
+        true => Ok(rel),
+        false => Err(inside_the_root(path)),
     }
-    Ok(rel)
+}
+
+fn inside_the_root(path: &str) -> String {
+    format!("path {path:?} must name a place inside the root, without '..'")
 }
 
 impl RawCondition {

@@ -12,7 +12,9 @@ pub mod eval;
 mod format;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::facts::Wanted;
@@ -64,7 +66,6 @@ impl RuleSet {
             .collect();
         files.sort();
         let mut out: Vec<(Fingerprint, String)> = Vec::new();
-        let mut seen: HashMap<String, usize> = HashMap::new();
         for path in files {
             let origin = path.display().to_string();
             let fail = |message: String| RuleError {
@@ -73,35 +74,32 @@ impl RuleSet {
                 message,
             };
             // Rule files are small; a huge one is a mistake, not a rule.
-            let (mut file, len) = bundle::open_regular(&path, 1 << 20).map_err(fail)?;
+            let (mut file, len) = open_rule_file(&path, 1 << 20).map_err(fail)?;
             let mut text = String::with_capacity(len as usize);
             file.read_to_string(&mut text)
                 .map_err(|e| fail(e.to_string()))?;
-            let rule = parse_file(&origin, &text)?;
-            if let Some(&first) = seen.get(&rule.id) {
-                return Err(RuleError {
-                    file: origin,
-                    line: 1,
-                    message: format!(
-                        "id {:?} is already defined in {}",
-                        rule.id, out[first].0.origin
-                    ),
-                });
-            }
-            seen.insert(rule.id.clone(), out.len());
-            out.push((rule, text));
+            out.push((parse_file(&origin, &text)?, text));
+        }
+        if let Some((first, again)) = duplicate_id(out.iter().map(|(rule, _)| rule.id.as_str())) {
+            return Err(RuleError {
+                file: out[again].0.origin.clone(),
+                line: 1,
+                message: format!(
+                    "id {:?} is already defined in {}",
+                    out[again].0.id, out[first].0.origin
+                ),
+            });
         }
         Ok(out)
     }
 
-    /// The user rules at `path`: a directory of `*.toml` files or a compiled bundle. The note, if
-    /// any, is for the user (a bundle from another build was read from its sources).
-    pub fn load_user(path: &Path) -> Result<(Vec<Fingerprint>, Option<String>), RuleError> {
+    /// The user rules at `path`: a directory of `*.toml` files or a compiled bundle.
+    pub fn load_user(path: &Path) -> Result<UserRules, RuleError> {
         if path.is_dir() {
-            return Ok((Self::load_dir(path)?, None));
+            let rules = Self::load_dir(path)?;
+            return Ok(UserRules { rules, note: None });
         }
-        let loaded = bundle::load(path)?;
-        Ok((loaded.rules, loaded.note))
+        bundle::load(path)
     }
 
     /// Adds rules, each replacing one with the same id. One index for the whole batch: inserting
@@ -172,6 +170,46 @@ impl RuleSet {
         }
         out
     }
+}
+
+/// User rules (`--fingerprints`), and what the user should know about how they were read.
+#[derive(Debug)]
+pub struct UserRules {
+    pub rules: Vec<Fingerprint>,
+    /// Set when a bundle's compiled section could not be used and its sources were parsed instead.
+    pub note: Option<String>,
+}
+
+/// The first id given twice, as (first position, second position): one check for rule directories,
+/// bundles and bundle sources.
+fn duplicate_id<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<(usize, usize)> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        if let Some(&first) = seen.get(id) {
+            return Some((first, i));
+        }
+        seen.insert(id, i);
+    }
+    None
+}
+
+/// Opens a rule file or bundle given on the command line, refusing what is not a regular file (a FIFO
+/// would block the read forever) or is larger than `cap`. Returns the file and its length.
+fn open_rule_file(path: &Path, cap: u64) -> Result<(File, u64), String> {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, before we can fstat.
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > cap {
+        return Err(format!("larger than {} MiB; not a rule file", cap >> 20));
+    }
+    Ok((file, meta.len()))
 }
 
 #[cfg(test)]
@@ -257,6 +295,22 @@ mod tests {
         let e = parse_file("t.toml", &nest(MAX_NESTING + 1)).unwrap_err();
         assert!(e.message.contains("more than 8 deep"), "{e}");
         assert_eq!(e.line, 5);
+    }
+
+    /// Two files with one id: the second is named, at line 1, with where the first one was.
+    #[test]
+    fn a_duplicate_id_in_a_directory_names_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let rule = format!("{HEAD}[[require]]\nwhy = \"w\"\ninit = \"systemd\"\n");
+        std::fs::write(dir.path().join("a.toml"), &rule).unwrap();
+        std::fs::write(dir.path().join("b.toml"), &rule).unwrap();
+        let e = RuleSet::load_dir(dir.path()).unwrap_err();
+        assert!(e.file.ends_with("b.toml"), "{e}");
+        assert_eq!(e.line, 1);
+        assert!(
+            e.message.contains("already defined in") && e.message.ends_with("a.toml"),
+            "{e}"
+        );
     }
 
     #[test]
