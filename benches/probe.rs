@@ -114,7 +114,7 @@ mod probe {
     use super::*;
 
     #[divan::bench(args = RULE_SETS)]
-    fn live(rules: Rules) -> Profile {
+    fn live(rules: Rules) -> Profile<'static> {
         profile::build(&open(Path::new("/")), rules.set())
     }
 

@@ -161,12 +161,15 @@ fn probe(cli: &Cli) -> Result<(), Failure> {
 
 /// Probes the root and renders the profile in the chosen format.
 fn render(cli: &Cli, set: &RuleSet) -> anyhow::Result<String> {
-    let root = Root::open(&cli.root)?;
+    // The journal is kept only for a trace subscriber, the one reader it has in a probe.
+    let root = match tracing::enabled!(tracing::Level::TRACE) {
+        true => Root::open(&cli.root)?,
+        false => Root::open(&cli.root)?.without_journal(),
+    };
     let profile = {
         let _span = tracing::debug_span!("probe", root = %cli.root.display()).entered();
         profile::build(&root, set)
     };
-    // The journal is copied out only for a trace subscriber: otherwise it is ~300 clones for nothing.
     if tracing::enabled!(tracing::Level::TRACE) {
         for access in root.journal() {
             tracing::trace!(path = %access.path, op = ?access.op, outcome = %access.outcome, "read");
@@ -248,16 +251,16 @@ fn fingerprints(cli: &Cli) -> Result<(), Failure> {
         .iter()
         .map(|r| {
             [
-                r.id.clone(),
+                r.id.to_string(),
                 r.kind.as_str().to_string(),
-                r.name.clone(),
+                r.name.to_string(),
                 if r.lineage.is_empty() {
                     "-".to_string()
                 } else {
                     r.lineage.join(",")
                 },
-                r.eol.clone().unwrap_or_else(|| "-".into()),
-                r.successor.clone().unwrap_or_else(|| "-".into()),
+                r.eol.as_deref().unwrap_or("-").to_string(),
+                r.successor.as_deref().unwrap_or("-").to_string(),
             ]
         })
         .collect();

@@ -38,8 +38,8 @@ use serde::Serialize;
 
 use crate::facts::{self, Facts};
 use crate::root::{Root, Warning};
-use crate::rules::eval::{evaluate, Evaluation, Outcome, Section};
-use crate::rules::{Kind, RuleSet};
+use crate::rules::eval::{evaluate, Evaluation, Section};
+use crate::rules::{Kind, RuleSet, Str};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -52,7 +52,7 @@ pub const CONFLICT_THRESHOLD: u32 = 50;
 pub const FALLBACK_CONFIDENCE: u32 = 60;
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct Profile {
+pub struct Profile<'r> {
     pub schema_version: u32,
     pub os: Os,
     pub identity: Identity,
@@ -67,9 +67,11 @@ pub struct Profile {
     pub kernel: facts::kernel::Kernel,
     pub host: facts::host::Host,
     pub warnings: Vec<Warning>,
-    /// Every rule's evaluation, for `--explain` (not part of the JSON contract).
+    /// Every rule's evaluation, matched first, then by weight held and id, for `--explain` (not part
+    /// of the JSON contract). They borrow the rules: the texts of a signal are read from its rule
+    /// when shown, not copied for every rule on every run.
     #[serde(skip)]
-    pub explanation: Vec<RuleReport>,
+    pub explanation: Vec<Evaluation<'r>>,
     /// The facts behind it all (for formats that want more than the contract).
     #[serde(skip)]
     pub facts: Facts,
@@ -157,30 +159,19 @@ pub struct Filesystem {
     pub ostree_booted: bool,
 }
 
-/// One rule's evaluation, owned, for `--explain`.
-#[derive(Clone, Debug)]
-pub struct RuleReport {
-    pub id: String,
-    pub kind: Kind,
-    pub candidate: bool,
-    pub score: u32,
-    pub role: Option<String>,
-    pub outcomes: Vec<Outcome>,
-}
-
 fn evidence_of(e: &Evaluation) -> Vec<Evidence> {
     e.held()
-        .map(|o| Evidence {
-            signal: o.section.as_str(),
-            why: o.why.to_string(),
-            condition: o.condition.to_string(),
-            weight: o.weight,
+        .map(|(section, s)| Evidence {
+            signal: section.as_str(),
+            why: s.why.to_string(),
+            condition: s.condition.to_string(),
+            weight: s.weight,
         })
         .collect()
 }
 
 /// Probes `root`, matches `rules`, and builds the profile.
-pub fn build(root: &Root, rules: &RuleSet) -> Profile {
+pub fn build<'r>(root: &Root, rules: &'r RuleSet) -> Profile<'r> {
     let facts = facts::collect(root, &rules.wanted());
     let _span = tracing::debug_span!("match").entered();
     let evaluations: Vec<Evaluation> = rules.rules.iter().map(|r| evaluate(r, &facts)).collect();
@@ -223,15 +214,15 @@ pub fn build(root: &Root, rules: &RuleSet) -> Profile {
     let os_release = &facts.os_release;
     let identity = match winner {
         Some(e) => Identity {
-            id: Some(e.rule.id.clone()),
-            name: Some(e.rule.name.clone()),
+            id: Some(e.rule.id.to_string()),
+            name: Some(e.rule.name.to_string()),
             kind: e.rule.kind.as_str(),
             container_os: e.rule.kind == Kind::ContainerOs,
             confidence: e.score,
             evidence: evidence_of(e),
-            lineage: e.rule.lineage.clone(),
-            eol: e.rule.eol.clone(),
-            successor: e.rule.successor.clone(),
+            lineage: e.rule.lineage.iter().map(Str::to_string).collect(),
+            eol: e.rule.eol.as_deref().map(str::to_string),
+            successor: e.rule.successor.as_deref().map(str::to_string),
             closest: Vec::new(),
         },
         None => match os_release.get("ID").filter(|id| !id.is_empty()) {
@@ -295,8 +286,8 @@ pub fn build(root: &Root, rules: &RuleSet) -> Profile {
         }
         let held: Vec<_> = e
             .held()
-            .filter(|o| o.section == Section::Support)
-            .map(|o| o.condition.clone())
+            .filter(|&(section, _)| section == Section::Support)
+            .map(|(_, s)| s.condition.to_string())
             .collect();
         warnings.push(Warning::general(format!(
             "conflicting evidence: os-release says {}, but markers of {} are present ({})",
@@ -310,10 +301,10 @@ pub fn build(root: &Root, rules: &RuleSet) -> Profile {
         .iter()
         .filter(|e| e.candidate && e.rule.kind == Kind::Platform)
         .map(|e| Platform {
-            id: e.rule.id.clone(),
-            name: e.rule.name.clone(),
+            id: e.rule.id.to_string(),
+            name: e.rule.name.to_string(),
             role: e.role.map(str::to_string),
-            eol: e.rule.eol.clone(),
+            eol: e.rule.eol.as_deref().map(str::to_string),
             evidence: evidence_of(e),
         })
         .collect();
@@ -321,35 +312,22 @@ pub fn build(root: &Root, rules: &RuleSet) -> Profile {
         .iter()
         .filter(|e| e.candidate && e.rule.kind == Kind::Component)
         .map(|e| Component {
-            id: e.rule.id.clone(),
-            name: e.rule.name.clone(),
-            eol: e.rule.eol.clone(),
+            id: e.rule.id.to_string(),
+            name: e.rule.name.to_string(),
+            eol: e.rule.eol.as_deref().map(str::to_string),
             evidence: evidence_of(e),
         })
         .collect();
     components.sort_by(|a, b| a.id.cmp(&b.id));
 
     // Matched rules first, then the nearest misses: the first screen of --explain is the useful one.
-    // The evaluations are not needed after this, so their outcomes move into the report instead of
-    // being copied (two strings per signal per rule, on every run, --explain or not).
-    let mut ranked: Vec<Evaluation> = evaluations;
-    ranked.sort_by(|a, b| {
+    let mut explanation: Vec<Evaluation> = evaluations;
+    explanation.sort_by(|a, b| {
         b.candidate
             .cmp(&a.candidate)
             .then(b.score.cmp(&a.score))
             .then(a.rule.id.cmp(&b.rule.id))
     });
-    let explanation = ranked
-        .into_iter()
-        .map(|e| RuleReport {
-            id: e.rule.id.clone(),
-            kind: e.rule.kind,
-            candidate: e.candidate,
-            score: e.score,
-            role: e.role.map(str::to_string),
-            outcomes: e.outcomes,
-        })
-        .collect();
 
     let mut all_warnings = root.take_warnings();
     for w in warnings {
@@ -409,7 +387,7 @@ fn closest(evaluations: &[Evaluation], identity: Option<&str>) -> Vec<Candidate>
         .into_iter()
         .take(3)
         .map(|e| Candidate {
-            id: e.rule.id.clone(),
+            id: e.rule.id.to_string(),
             confidence: e.score,
         })
         .collect()

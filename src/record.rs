@@ -176,7 +176,7 @@ fn ensure_not_probed(
     let Ok(inside) = target.strip_prefix(&source) else {
         return Ok(());
     };
-    let inside = normalize(&inside.to_string_lossy());
+    let inside = normalize(&inside.to_string_lossy()).into_owned();
     if inside.is_empty() {
         return Err(RecordError::InsideProbed {
             path: out.to_path_buf(),
@@ -186,7 +186,7 @@ fn ensure_not_probed(
     }
     let probed = journal
         .iter()
-        .map(|a| normalize(&a.path))
+        .map(|a| normalize(&a.path).into_owned())
         .chain(plan.ends.iter().cloned());
     let overlaps = |p: &String| {
         *p == inside || p.starts_with(&format!("{inside}/")) || inside.starts_with(&format!("{p}/"))
@@ -242,7 +242,7 @@ pub fn secret_reason(path: &str) -> Option<&'static str> {
         (".aws", "cloud credentials"),
         (".gnupg", "GPG keys"),
     ];
-    let path = normalize(path);
+    let path = normalize(path).into_owned();
     if let Some((_, why)) = PATHS
         .iter()
         .find(|(p, _)| path == *p || path.starts_with(&format!("{p}/")))
@@ -312,7 +312,7 @@ impl Plan {
     fn new(root: &Root, journal: &[Access], captured: &Captured) -> Plan {
         let mut plan = Plan::default();
         for access in journal {
-            let asked = normalize(&access.path);
+            let asked = normalize(&access.path).into_owned();
             // The source's own manifest is not a probed file: the entries it contributed come back
             // through the walk, and `record` writes a manifest of its own.
             if asked == MANIFEST_FILE {

@@ -170,10 +170,10 @@ fn every_fixture_is_identified_as_its_case_says() {
         }
         // Every rule × this fixture: no OS rule other than the expected one may claim it.
         for r in &p.explanation {
-            if r.candidate && r.kind.is_os() && r.id != case.expect.identity {
+            if r.candidate && r.rule.kind.is_os() && r.rule.id != case.expect.identity {
                 failures.push(format!(
                     "{name}: rule {} also matches (score {}), but the case is {:?}",
-                    r.id, r.score, case.expect.identity
+                    r.rule.id, r.score, case.expect.identity
                 ));
             }
         }
@@ -193,8 +193,8 @@ fn every_rule_has_a_positive_fixture_and_its_near_misses_hold() {
         }
         for f in &r.fixtures {
             let owns = |c: &Case| match r.kind {
-                Kind::Platform => c.expect.platforms.contains(&r.id),
-                Kind::Component => c.expect.components.contains(&r.id),
+                Kind::Platform => c.expect.platforms.iter().any(|p| *p == r.id),
+                Kind::Component => c.expect.components.iter().any(|p| *p == r.id),
                 _ => c.expect.identity == r.id,
             };
             match find(f) {

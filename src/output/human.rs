@@ -294,16 +294,15 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
             };
             let role = r
                 .role
-                .as_deref()
                 .map(|x| format!(", role {x}"))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  {} [{}] {verdict}{role}",
-                style.bold(&r.id),
-                r.kind.as_str()
+                style.bold(&r.rule.id),
+                r.rule.kind.as_str()
             );
-            for o in &r.outcomes {
+            for o in r.outcomes() {
                 let mark = match (o.section, o.held) {
                     (Section::Exclude, true) => style.red("x"),
                     (Section::Exclude, false) => style.dim("·"),

@@ -15,6 +15,169 @@ use toml::Spanned;
 
 use crate::text::{is_plain, line_of, normalize};
 
+/// A string a rule holds: borrowed for the life of the process, or shared.
+///
+/// The shipped rules borrow their text from the binary (build.rs writes them as literals) and a
+/// compiled bundle's rules borrow it from the bundle's bytes, which [`crate::rules::bundle`] keeps
+/// for the life of the process; only rules parsed from TOML own theirs. 500 user rules hold ~17,000
+/// strings: decoding each into its own allocation was most of a bundle's load time and a third of the
+/// memory it added. Cloning either kind allocates nothing (an evaluation clones a signal's texts into
+/// its outcomes), and both compare, hash, print and serialize as the `str` they hold.
+#[derive(Clone)]
+pub enum Str {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Str {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Str::Static(s) => s,
+            Str::Shared(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for Str {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Str {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Default for Str {
+    fn default() -> Str {
+        Str::Static("")
+    }
+}
+
+impl From<String> for Str {
+    fn from(s: String) -> Str {
+        Str::Shared(s.into())
+    }
+}
+
+impl From<&'static str> for Str {
+    fn from(s: &'static str) -> Str {
+        Str::Static(s)
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Str {}
+
+impl PartialEq<str> for Str {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Str {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Str {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<Str> for String {
+    fn eq(&self, other: &Str) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Str> for str {
+    fn eq(&self, other: &Str) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Str) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, other: &Str) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+/// As the `str`: rules compare by their Debug form in tests, whichever kind holds the text.
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Str {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Borrows when the input lives for the whole process (a bundle's bytes, which postcard hands out
+/// as borrowed `str`s); copies into a shared string otherwise. Only inputs that live that long can
+/// be decoded into rules at all, hence the bound.
+impl<'de> Deserialize<'de> for Str
+where
+    'de: 'static,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Str, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor
+        where
+            'de: 'static,
+        {
+            type Value = Str;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str, E> {
+                Ok(Str::Static(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str, E> {
+                Ok(Str::Shared(v.into()))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
@@ -49,76 +212,76 @@ impl Kind {
 /// to these types changes the layout key build.rs derives from this file, so a bundle compiled by
 /// another build is never read as this one's.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
 pub struct Fingerprint {
-    pub id: String,
-    pub name: String,
+    pub id: Str,
+    pub name: Str,
     pub kind: Kind,
-    pub vendor: Option<String>,
-    pub homepage: Option<String>,
-    pub lineage: Vec<String>,
-    pub eol: Option<String>,
-    pub successor: Option<String>,
-    pub fixtures: Vec<String>,
-    pub near_misses: Vec<String>,
+    pub vendor: Option<Str>,
+    pub homepage: Option<Str>,
+    pub lineage: Vec<Str>,
+    pub eol: Option<Str>,
+    pub successor: Option<Str>,
+    pub fixtures: Vec<Str>,
+    pub near_misses: Vec<Str>,
     pub require: Vec<Signal>,
     pub support: Vec<Signal>,
     pub exclude: Vec<Signal>,
     pub roles: Vec<Role>,
     /// Where it came from (`flatcar.toml` for shipped rules, a path for user rules).
-    pub origin: String,
+    pub origin: Str,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
 pub struct Signal {
-    /// Shared, not copied, into every evaluation's outcomes (`Arc`: one count bump instead of an
-    /// allocation per signal per run; 2,500 of them with 500 user rules).
-    pub why: Arc<str>,
+    pub why: Str,
     pub weight: u32,
+    /// Rendered (its `Display`) only when shown: evidence and `--explain` show the signals of a
+    /// few rules, a run evaluates all of them.
     pub condition: Condition,
-    /// `condition`'s Display text, rendered once when the rule is loaded (at build time for shipped
-    /// rules): every evaluation reports it, and formatting it anew each time was a sixth of a probe's
-    /// instructions.
-    pub condition_text: Arc<str>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
 pub struct Role {
-    pub id: String,
-    pub why: String,
+    pub id: Str,
+    pub why: Str,
     pub condition: Condition,
 }
 
 /// One condition over the facts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
 pub enum Condition {
     OsRelease {
-        key: String,
+        key: Str,
         matcher: Matcher,
     },
     Path {
-        path: String,
+        path: Str,
         kind: PathKind,
     },
     LinkTarget {
-        path: String,
-        target: String,
+        path: Str,
+        target: Str,
     },
     KvFile {
-        path: String,
-        key: String,
+        path: Str,
+        key: Str,
         matcher: Matcher,
     },
     Pid1 {
         field: Pid1Field,
-        value: String,
+        value: Str,
     },
-    Init(String),
-    UpdateAgent(String),
-    Runtime(String),
-    CmdlineHas(String),
-    CmdlineEquals(String),
-    SelinuxPolicy(String),
-    SelinuxMode(String),
+    Init(Str),
+    UpdateAgent(Str),
+    Runtime(Str),
+    CmdlineHas(Str),
+    CmdlineEquals(Str),
+    SelinuxPolicy(Str),
+    SelinuxMode(Str),
     Fs(FsFlag),
     #[serde(deserialize_with = "nested")]
     Any(Vec<Condition>),
@@ -127,12 +290,13 @@ pub enum Condition {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
 pub enum Matcher {
-    Equals(String),
-    OneOf(Vec<String>),
-    HasWord(String),
+    Equals(Str),
+    OneOf(Vec<Str>),
+    HasWord(Str),
     Present(bool),
-    Prefix(String),
+    Prefix(Str),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,7 +395,10 @@ pub fn refused_for_nesting() -> bool {
 
 /// Decodes the conditions inside an `any`/`all`, refusing more than [`MAX_NESTING`] levels before
 /// descending.
-fn nested<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
+fn nested<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error>
+where
+    'de: 'static,
+{
     struct Level;
     impl Drop for Level {
         fn drop(&mut self) {
@@ -395,19 +562,19 @@ fn matcher(
 ) -> Result<Matcher, String> {
     let mut found = Vec::new();
     if let Some(v) = equals {
-        found.push(Matcher::Equals(v));
+        found.push(Matcher::Equals(v.into()));
     }
     if let Some(v) = one_of {
-        found.push(Matcher::OneOf(v));
+        found.push(Matcher::OneOf(v.into_iter().map(Str::from).collect()));
     }
     if let Some(v) = has_word {
-        found.push(Matcher::HasWord(v));
+        found.push(Matcher::HasWord(v.into()));
     }
     if let Some(v) = present {
         found.push(Matcher::Present(v));
     }
     if let Some(v) = prefix {
-        found.push(Matcher::Prefix(v));
+        found.push(Matcher::Prefix(v.into()));
     }
     match found.len() {
         1 => Ok(found.remove(0)),
@@ -463,10 +630,10 @@ pub fn check_compiled(rule: &Fingerprint) -> Result<(), String> {
 
 /// A rule's path, normalized, and then plain ([`is_plain`]: what [`check_compiled`] requires of a
 /// decoded one too).
-fn relative(path: &str) -> Result<String, String> {
+fn relative(path: &str) -> Result<Str, String> {
     let rel = normalize(path);
     match is_plain(&rel) {
-        true => Ok(rel),
+        true => Ok(rel.into_owned().into()),
         false => Err(inside_the_root(path)),
     }
 }
@@ -488,14 +655,17 @@ impl RawCondition {
         let mut out = Vec::new();
         if let Some(m) = self.os_release {
             out.push(Condition::OsRelease {
-                key: m.key,
+                key: m.key.into(),
                 matcher: matcher(m.equals, m.one_of, m.has_word, m.present, m.prefix)?,
             });
         }
         if let Some(p) = self.path {
             let path = relative(&p.path)?;
             match (p.link_target, p.kind) {
-                (Some(target), None) => out.push(Condition::LinkTarget { path, target }),
+                (Some(target), None) => out.push(Condition::LinkTarget {
+                    path,
+                    target: target.into(),
+                }),
                 (Some(_), Some(_)) => return Err("path: use either type or link_target".into()),
                 (None, kind) => {
                     let kind = match kind.as_deref().unwrap_or("any") {
@@ -517,7 +687,7 @@ impl RawCondition {
         if let Some(k) = self.kv_file {
             out.push(Condition::KvFile {
                 path: relative(&k.path)?,
-                key: k.key,
+                key: k.key.into(),
                 matcher: matcher(k.equals, k.one_of, k.has_word, k.present, k.prefix)?,
             });
         }
@@ -535,28 +705,31 @@ impl RawCondition {
                 return Err("pid1 needs exactly one of comm, exe, argv0".into());
             }
             let (field, value) = set.into_iter().next().expect("checked above");
-            out.push(Condition::Pid1 { field, value });
+            out.push(Condition::Pid1 {
+                field,
+                value: value.into(),
+            });
         }
         if let Some(v) = self.init {
-            out.push(Condition::Init(v));
+            out.push(Condition::Init(v.into()));
         }
         if let Some(v) = self.update_agent {
-            out.push(Condition::UpdateAgent(v));
+            out.push(Condition::UpdateAgent(v.into()));
         }
         if let Some(v) = self.runtime {
-            out.push(Condition::Runtime(v));
+            out.push(Condition::Runtime(v.into()));
         }
         if let Some(c) = self.cmdline {
             match (c.has, c.equals) {
-                (Some(h), None) => out.push(Condition::CmdlineHas(h)),
-                (None, Some(e)) => out.push(Condition::CmdlineEquals(e)),
+                (Some(h), None) => out.push(Condition::CmdlineHas(h.into())),
+                (None, Some(e)) => out.push(Condition::CmdlineEquals(e.into())),
                 _ => return Err("cmdline needs exactly one of has, equals".into()),
             }
         }
         if let Some(s) = self.selinux {
             match (s.policy, s.mode) {
-                (Some(p), None) => out.push(Condition::SelinuxPolicy(p)),
-                (None, Some(m)) => out.push(Condition::SelinuxMode(m)),
+                (Some(p), None) => out.push(Condition::SelinuxPolicy(p.into())),
+                (None, Some(m)) => out.push(Condition::SelinuxMode(m.into())),
                 _ => return Err("selinux needs exactly one of policy, mode".into()),
             }
         }
@@ -674,7 +847,6 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
                 Ok(Signal {
                     why: why.into(),
                     weight,
-                    condition_text: condition.to_string().into(),
                     condition,
                 })
             })
@@ -711,28 +883,33 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
                 .build()
                 .and_then(shallow)
                 .map_err(|m| err(at, format!("[[role]] {m}")))?;
-            Ok(Role { id, why, condition })
+            Ok(Role {
+                id: id.into(),
+                why: why.into(),
+                condition,
+            })
         })
         .collect::<Result<Vec<_>, RuleError>>()?;
     if !roles.is_empty() && kind != Kind::Platform {
         return Err(err(id_span, "only platforms have roles".into()));
     }
+    let all = |v: Vec<String>| v.into_iter().map(Str::from).collect();
     Ok(Fingerprint {
-        id,
-        name: raw.name,
+        id: id.into(),
+        name: raw.name.into(),
         kind,
-        vendor: raw.vendor,
-        homepage: raw.homepage,
-        lineage: raw.lineage,
-        eol,
-        successor: raw.successor,
-        fixtures: raw.fixtures,
-        near_misses: raw.near_misses,
+        vendor: raw.vendor.map(Str::from),
+        homepage: raw.homepage.map(Str::from),
+        lineage: all(raw.lineage),
+        eol: eol.map(Str::from),
+        successor: raw.successor.map(Str::from),
+        fixtures: all(raw.fixtures),
+        near_misses: all(raw.near_misses),
         require,
         support,
         exclude,
         roles,
-        origin: origin.to_string(),
+        origin: origin.to_string().into(),
     })
 }
 
