@@ -26,7 +26,6 @@ use format::{Condition, Fingerprint, Matcher, Role, Signal};
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fingerprints");
     println!("cargo:rerun-if-changed={}", dir.display());
-    println!("cargo:rerun-if-changed=src/rules/format.rs");
     println!("cargo:rerun-if-changed=src/text.rs");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("fingerprints/ exists")
@@ -36,14 +35,18 @@ fn main() {
         .collect();
     files.sort();
 
-    // The layout key of compiled rule bundles (src/rules/bundle.rs): a checksum of the file that
-    // defines the serialized types, so a bundle is only read as compiled rules by a build whose types
-    // are byte-for-byte the same source. Any other build falls back to the TOML sources the bundle
+    // The layout key of compiled rule bundles (src/rules/bundle.rs): a checksum of the files that
+    // define the serialized types (the rules', the index's), so a bundle is only read as compiled
+    // rules by a build whose types are byte-for-byte the same source. Any other build falls back to the TOML sources the bundle
     // carries.
-    let format_source = std::fs::read("src/rules/format.rs").expect("src/rules/format.rs");
+    let mut layout = crc32fast::Hasher::new();
+    for source in ["src/rules/format.rs", "src/rules/bundle.rs"] {
+        println!("cargo:rerun-if-changed={source}");
+        layout.update(&std::fs::read(source).expect(source));
+    }
     println!(
         "cargo:rustc-env=HOSTPRINT_RULES_LAYOUT={:08x}",
-        crc32fast::hash(&format_source)
+        layout.finalize()
     );
 
     let mut rules = String::new();

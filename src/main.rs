@@ -17,7 +17,7 @@ use hostprint::cli::{Cli, Command, Format};
 use hostprint::output;
 use hostprint::profile;
 use hostprint::root::Root;
-use hostprint::rules::{RuleError, RuleSet};
+use hostprint::rules::{RuleError, RuleSet, UserRules};
 use hostprint::{atomic_write, interval, schema};
 
 /// What went wrong, and so which exit code.
@@ -104,20 +104,34 @@ fn rules(cli: &Cli) -> Result<RuleSet, Failure> {
         .map_err(Failure::Rules)?;
     if let Some(path) = &cli.fingerprints {
         let extra = user_rules(path)?;
-        tracing::debug!(rules = extra.len(), from = %path.display(), "user rules loaded");
-        set.extend(extra);
+        tracing::debug!(
+            rules = extra.rules.len() + extra.bundle.as_ref().map_or(0, |b| b.len()),
+            from = %path.display(),
+            "user rules loaded"
+        );
+        set.add_user(extra);
     }
     Ok(set)
 }
 
 /// `--fingerprints` or `fingerprints --check` PATH (a directory or a bundle), with the loader's note
 /// (a bundle from another build, read from its sources) on stderr.
-fn user_rules(path: &std::path::Path) -> Result<Vec<hostprint::rules::Fingerprint>, Failure> {
-    let loaded = RuleSet::load_user(path).map_err(|e: RuleError| Failure::Rules(e.into()))?;
-    if let Some(note) = loaded.note {
+fn user_rules(path: &std::path::Path) -> Result<UserRules, Failure> {
+    let mut loaded = RuleSet::load_user(path).map_err(|e: RuleError| Failure::Rules(e.into()))?;
+    if let Some(note) = loaded.note.take() {
         eprintln!("hostprint: warning: {note}");
     }
-    Ok(loaded.rules)
+    Ok(loaded)
+}
+
+/// Every rule of `set`, a compiled bundle's decoded; a bundle rule that does not decode is an error
+/// here (listing and checking rules), where a probe only warns about it.
+fn every_rule(set: &RuleSet) -> Result<Vec<&hostprint::rules::Fingerprint>, Failure> {
+    let all = set.all();
+    match all.damaged.is_empty() {
+        true => Ok(all.rules),
+        false => Err(Failure::Rules(anyhow::anyhow!(all.damaged.join("\n")))),
+    }
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -168,7 +182,10 @@ fn render(cli: &Cli, set: &RuleSet) -> anyhow::Result<String> {
     };
     let profile = {
         let _span = tracing::debug_span!("probe", root = %cli.root.display()).entered();
-        profile::build(&root, set)
+        match cli.explain {
+            true => profile::build_explained(&root, set),
+            false => profile::build(&root, set),
+        }
     };
     if tracing::enabled!(tracing::Level::TRACE) {
         for access in root.journal() {
@@ -215,13 +232,15 @@ fn record(cli: &Cli, dir: &std::path::Path) -> Result<(), Failure> {
 
 /// `fingerprints --check PATH`: a rule directory or a compiled bundle.
 fn check_rules(path: &std::path::Path) -> Result<(), Failure> {
-    let loaded = user_rules(path)?;
+    let mut set = RuleSet::default();
+    set.add_user(user_rules(path)?);
+    let count = every_rule(&set)?.len();
     let what = if path.is_dir() {
         "rule file(s)"
     } else {
         "compiled rule(s)"
     };
-    let text = format!("{}: {} {what} valid\n", path.display(), loaded.len());
+    let text = format!("{}: {count} {what} valid\n", path.display());
     write_stdout(&text).map_err(Failure::Run)
 }
 
@@ -245,7 +264,7 @@ fn compile_rules(dir: &std::path::Path, out: &std::path::Path) -> Result<(), Fai
 
 fn fingerprints(cli: &Cli) -> Result<(), Failure> {
     let set = rules(cli)?;
-    let mut rows: Vec<_> = set.rules.iter().collect();
+    let mut rows = every_rule(&set)?;
     rows.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.id.cmp(&b.id)));
     let table: Vec<[String; 6]> = rows
         .iter()

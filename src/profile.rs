@@ -170,11 +170,35 @@ fn evidence_of(e: &Evaluation) -> Vec<Evidence> {
         .collect()
 }
 
-/// Probes `root`, matches `rules`, and builds the profile.
+/// Probes `root`, matches `rules`, and builds the profile. Its `explanation` holds the rules whose
+/// signals could hold (every rule but a compiled bundle's whose anchors all fail: see
+/// [`RuleSet::considered`]); [`build_explained`] holds every rule.
 pub fn build<'r>(root: &Root, rules: &'r RuleSet) -> Profile<'r> {
+    build_with(root, rules, false)
+}
+
+/// [`build`], with every rule evaluated and in `explanation` (`--explain`).
+pub fn build_explained<'r>(root: &Root, rules: &'r RuleSet) -> Profile<'r> {
+    build_with(root, rules, true)
+}
+
+fn build_with<'r>(root: &Root, rules: &'r RuleSet, every_rule: bool) -> Profile<'r> {
     let facts = facts::collect(root, &rules.wanted());
     let _span = tracing::debug_span!("match").entered();
-    let evaluations: Vec<Evaluation> = rules.rules.iter().map(|r| evaluate(r, &facts)).collect();
+    let considered = match every_rule {
+        true => rules.all(),
+        false => rules.considered(&facts),
+    };
+    for damaged in considered.damaged {
+        root.warn(Warning::general(format!(
+            "{damaged}; the rule was left out"
+        )));
+    }
+    let evaluations: Vec<Evaluation> = considered
+        .rules
+        .into_iter()
+        .map(|r| evaluate(r, &facts))
+        .collect();
     for e in &evaluations {
         tracing::debug!(
             rule = %e.rule.id,

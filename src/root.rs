@@ -289,9 +289,11 @@ pub struct Root {
     /// On unless [`Root::without_journal`]: `record`, tests and `-v` tracing read the journal.
     journaling: bool,
     warnings: RefCell<Vec<Warning>>,
-    /// The directories [`Root::prime`] listed (as asked) with their names, sorted for a binary
-    /// search. A few at most (one per crowded directory), so a vector, and no hashing of names.
-    listed: RefCell<Vec<(String, Vec<String>)>>,
+    /// The directories [`Root::prime`] listed (as asked) with their names. A few at most (one per
+    /// crowded directory), so a vector; the names are hashed with foldhash, seeded per process,
+    /// and a listing holds at most [`PRIME_MAX_ENTRIES`] of them, so a root whose names were chosen
+    /// to collide costs milliseconds, not a hang.
+    listed: RefCell<Vec<(String, foldhash::HashSet<String>)>>,
     /// `Some` only for `hostprint record`: a normal run keeps no file contents.
     captured: Option<RefCell<Captured>>,
 }
@@ -747,8 +749,7 @@ impl Root {
             }
             if let Ok((entries, false)) = self.read_names(&handle, PRIME_MAX_ENTRIES) {
                 tracing::trace!(dir, entries = entries.len(), "listed for absent markers");
-                let mut names = entries;
-                names.sort_unstable();
+                let names = entries.into_iter().collect();
                 self.listed.borrow_mut().push((dir.to_string(), names));
             }
         }
@@ -772,8 +773,8 @@ impl Root {
             if name == ".." {
                 return false;
             }
-            let lacks = |(listed_dir, names): &(String, Vec<String>)| {
-                listed_dir == dir && names.binary_search_by(|n| n.as_str().cmp(name)).is_err()
+            let lacks = |(listed_dir, names): &(String, foldhash::HashSet<String>)| {
+                listed_dir == dir && !names.contains(name)
             };
             if listed.iter().any(lacks) {
                 return true;
@@ -1053,14 +1054,27 @@ fn crowded_dirs<'p>(paths: impl IntoIterator<Item = &'p str>) -> Vec<(&'p str, u
             dirs.push((dir, count));
         }
     };
+    let mut previous = "";
     for path in paths.into_iter().filter(|p| is_plain(p)) {
+        // What this path shares with the previous one, in bytes: a directory or a name that ends
+        // within it, at a length the previous path's had too, is the same one (no comparison of
+        // its own).
+        let shared = path
+            .bytes()
+            .zip(previous.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        previous = path;
         for (depth, (dir, name)) in parents(path).enumerate() {
             if dir == "proc" || dir.starts_with("proc/") {
                 break;
             }
             match open.get_mut(depth) {
-                Some((open_dir, count, last)) if *open_dir == dir => {
-                    if *last != name {
+                Some((open_dir, count, last))
+                    if open_dir.len() == dir.len() && dir.len() < shared =>
+                {
+                    let name_end = dir.len() + 1 + name.len();
+                    if !(last.len() == name.len() && name_end <= shared) {
                         *count += 1;
                         *last = name;
                     }
@@ -1256,6 +1270,51 @@ mod tests {
 
     /// A directory whose size says it holds far more entries than names are asked about is left to
     /// the lookups: reading `usr/bin` for a few names costs more than the lookups.
+    /// The one-pass count gives what counting each directory's changes of name in a map gives (the
+    /// way it was counted before), on sorted paths with shared prefixes, nested directories, names
+    /// that are prefixes of siblings' and a `proc/` that is never counted.
+    #[test]
+    fn crowded_dirs_counts_as_a_map_would() {
+        let mut paths: Vec<String> = Vec::new();
+        for i in 0..40 {
+            paths.push(format!("usr/share/tool-{i}/release"));
+            paths.push(format!("usr/share/tool-{i}/extra"));
+            paths.push(format!("usr/share/tool-{i}-x/release"));
+            paths.push(format!("var/lib/deep/er/{i}"));
+            paths.push(format!("proc/{i}/comm"));
+        }
+        paths.extend((0..33).map(|i| format!("etc/marker-{i}")));
+        paths.extend(["etc".into(), "etc/marker-1/sub".into()]);
+        paths.sort();
+        paths.dedup();
+        let by_map = {
+            let mut children: std::collections::HashMap<&str, (usize, &str)> = Default::default();
+            for path in &paths {
+                for (dir, name) in parents(path) {
+                    if dir == "proc" || dir.starts_with("proc/") {
+                        break;
+                    }
+                    let (count, last) = children.entry(dir).or_insert((0, ""));
+                    if *last != name {
+                        *count += 1;
+                        *last = name;
+                    }
+                }
+            }
+            let mut dirs: Vec<(&str, usize)> = children
+                .into_iter()
+                .filter(|&(_, (count, _))| count >= PRIME_MIN_NAMES)
+                .map(|(dir, (count, _))| (dir, count))
+                .collect();
+            dirs.sort_unstable();
+            dirs
+        };
+        let counted = crowded_dirs(paths.iter().map(String::as_str));
+        assert_eq!(counted, by_map);
+        let dirs: Vec<&str> = counted.iter().map(|&(dir, _)| dir).collect();
+        assert_eq!(dirs, ["etc", "usr/share", "var/lib/deep/er"]);
+    }
+
     #[test]
     fn prime_leaves_big_directories_to_lookups() {
         let dir = tree();

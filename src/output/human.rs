@@ -292,10 +292,7 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
             } else {
                 format!("not matched, weight held {}", r.score)
             };
-            let role = r
-                .role
-                .map(|x| format!(", role {x}"))
-                .unwrap_or_default();
+            let role = r.role.map(|x| format!(", role {x}")).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  {} [{}] {verdict}{role}",

@@ -11,56 +11,221 @@
 //!
 //! Layout (integers little-endian):
 //!
-//! | offset | size | field                                                          |
-//! |--------|------|----------------------------------------------------------------|
-//! | 0      | 16   | magic `hostprint rules\n`                                      |
-//! | 16     | 8    | layout key: build.rs' checksum of `src/rules/format.rs`, hex   |
-//! | 24     | 16   | version of the hostprint that compiled it, NUL-padded          |
-//! | 40     | 8    | length of the compiled rules                                   |
-//! | 48     | 4    | CRC-32 of the compiled rules                                   |
-//! | 52     | 8    | length of the sources                                          |
-//! | 60     | 4    | CRC-32 of the sources                                          |
-//! | 64     | …    | compiled rules: postcard of `Vec<Fingerprint>`                 |
-//! | …      | …    | sources: postcard of `Vec<(file name, TOML text)>`              |
+//! | offset | size | field                                                              |
+//! |--------|------|--------------------------------------------------------------------|
+//! | 0      | 16   | magic `hostprint rules\n`                                          |
+//! | 16     | 8    | layout key: build.rs' checksum of `format.rs` and this file, hex   |
+//! | 24     | 16   | version of the hostprint that compiled it, NUL-padded              |
+//! | 40     | 8    | length of the compiled rules                                       |
+//! | 48     | 4    | CRC-32 of the compiled rules' index (its length and itself)        |
+//! | 52     | 8    | length of the sources                                              |
+//! | 60     | 4    | CRC-32 of the sources                                              |
+//! | 64     | 8    | compiled rules: length of the index                                |
+//! | 72     | …    | the index: postcard of [`Index`]                                   |
+//! | …      | …    | the rules' bodies: postcard of each [`Fingerprint`], one after another |
+//! | …      | …    | sources: postcard of `Vec<(file name, TOML text)>`                  |
 //!
-//! Postcard is not self-describing: the compiled section is only meaningful to a build whose rule
-//! types are the same, which the layout key checks. A bundle from any other build (an upgraded
-//! DaemonSet image still mounting last month's bundle) is not refused: its TOML sources, whose
-//! encoding never changes, are parsed instead, at the TOML price, with a warning to recompile. A
-//! bundle whose checksums do not match is damaged and refused (exit 2), like a malformed rule file:
-//! a rule that silently does nothing is worse than one that does not load.
+//! Decoding 500 rules into their types took ~0.5 ms however they were encoded (postcard builds
+//! ~3,000 values a rule), and a probe needs few of them: a rule none of whose require or support
+//! signals holds is not a candidate and has no weight, so it changes nothing a profile reports
+//! (only `--explain`, which lists every rule). So the index holds what decides whether a rule can
+//! hold anything — its *anchors*, computed here from its conditions — and every path and key file
+//! the rules name, sorted (the bundle's part of what the probes look at, with nothing to sort at
+//! run time). Loading reads the header and the index; a rule's body is read (at its offset, with
+//! its own CRC-32) and decoded only when one of its anchors holds on the host, or when every rule
+//! is asked for (`--explain`, `fingerprints`, `--check`). The file stays open for that, so a bundle
+//! replaced on disk meanwhile (a ConfigMap update renames a new file in) is still read whole from
+//! the one that was opened.
+//!
+//! Postcard is not self-describing: the compiled rules are only meaningful to a build whose types
+//! are the same, which the layout key checks. A bundle from any other build (an upgraded DaemonSet
+//! image still mounting last month's bundle) is not refused: its TOML sources, whose encoding never
+//! changes, are parsed instead, at the TOML price, with a warning to recompile. A bundle whose index
+//! or sources fail their checksum is damaged and refused (exit 2), like a malformed rule file: a rule
+//! that silently does nothing is worse than one that does not load. A body that fails its own (the
+//! file was overwritten in place) or does not decode (a bundle made by hand) is reported when it is
+//! needed: a warning in the profile naming the rule, or exit 2 from `--check` and `fingerprints`.
 
+use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
+use serde::{Deserialize, Serialize};
+
+use super::eval::holds;
 use super::{
-    check_compiled, duplicate_id, open_rule_file, parse_file, refused_for_nesting, Fingerprint,
-    RuleError, UserRules, MAX_NESTING,
+    check_compiled, check_id, duplicate_id, open_rule_file, parse_file, refused_for_nesting,
+    Condition, Fingerprint, Matcher, Named, RuleError, Str, UserRules, MAX_NESTING,
 };
+use crate::facts::Facts;
+use crate::text::is_plain;
 
 const MAGIC: &[u8; 16] = b"hostprint rules\n";
 const HEADER_LEN: usize = 64;
-/// A bundle is the rules of one fleet: 500 rules are ~0.6 MiB. 64 MiB is a mistake, not rules.
+/// A bundle is the rules of one fleet: 500 rules are ~0.7 MiB. 64 MiB is a mistake, not rules.
 pub const MAX_LEN: u64 = 64 << 20;
 /// The layout key of this build (see build.rs).
 const LAYOUT: &str = env!("HOSTPRINT_RULES_LAYOUT");
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Separates the names in the index's path lists. No path holds one: the rule format refuses it,
+/// and the kernel could not be asked for it.
+const SEP: char = '\0';
+
+/// The index of a bundle's compiled rules.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
+pub struct Index {
+    /// Every path the rules' `path` conditions name, sorted, each once, NUL-separated: one string
+    /// to decode and check instead of 2,000.
+    paths: Str,
+    /// Every file the rules' `kv_file` conditions read, the same way.
+    kv_files: Str,
+    /// The conditions anchors check as they are.
+    conditions: Vec<Condition>,
+    /// Every rule's anchors, one rule's after another's (one vector, not one per rule).
+    anchors: Vec<Anchor>,
+    rules: Vec<Entry>,
+}
+
+/// One rule in the index.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'static"))]
+struct Entry {
+    id: Str,
+    /// Where its anchors end in `anchors` (they begin where the previous rule's end). At least one
+    /// holds whenever one of the rule's require or support signals holds.
+    anchors_end: u32,
+    /// Where its body lies among the bodies, and the body's CRC-32.
+    body_at: u32,
+    body_len: u32,
+    body_crc: u32,
+}
+
+/// What a signal needs in order to hold, cheaper to check than decoding its rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+enum Anchor {
+    /// Path `i` of the index is there: a `path` condition (a kind, a link target) holds only then.
+    Path(u32),
+    /// Key file `i` was read: a `kv_file` condition holds only then (but `present = false`).
+    KvFile(u32),
+    /// `conditions[i]` holds: anything else is checked as it is (os-release, PID 1, … are facts
+    /// already gathered).
+    Holds(u32),
+}
+
+/// Where anchors point: the index's sorted paths and key files, and the conditions checked as they
+/// are (collected while anchoring).
+struct Anchoring<'a> {
+    paths: &'a [&'a str],
+    kv_files: &'a [&'a str],
+    conditions: Vec<Condition>,
+}
+
+impl Anchoring<'_> {
+    /// The anchors of a condition: at least one holds whenever it holds.
+    fn anchors(&mut self, c: &Condition, out: &mut Vec<Anchor>) {
+        let at = |list: &[&str], path: &str| {
+            let i = list.binary_search(&path).expect("every path was collected");
+            u32::try_from(i).expect("fewer than 2^32 paths")
+        };
+        let mut holds = |c: &Condition| {
+            self.conditions.push(c.clone());
+            Anchor::Holds(u32::try_from(self.conditions.len() - 1).expect("fewer than 2^32"))
+        };
+        match c {
+            Condition::Path { path, .. } | Condition::LinkTarget { path, .. } => {
+                out.push(Anchor::Path(at(self.paths, path)))
+            }
+            Condition::KvFile {
+                matcher: Matcher::Present(false),
+                ..
+            } => out.push(holds(c)),
+            Condition::KvFile { path, .. } => out.push(Anchor::KvFile(at(self.kv_files, path))),
+            // Any holds when one of them does; All only when all do, so the first one's anchors do.
+            Condition::Any(cs) => cs.iter().for_each(|c| self.anchors(c, out)),
+            Condition::All(cs) => match cs.first() {
+                Some(first) => self.anchors(first, out),
+                None => out.push(holds(c)),
+            },
+            _ => out.push(holds(c)),
+        }
+    }
+}
 
 /// The bundle of `rules`, each with the TOML `(file name, text)` it was parsed from.
 pub fn compile(rules: &[(Fingerprint, String)]) -> Vec<u8> {
-    let compiled: Vec<&Fingerprint> = rules.iter().map(|(rule, _)| rule).collect();
+    let (mut paths, mut kv_files) = (BTreeSet::new(), BTreeSet::new());
+    for (rule, _) in rules {
+        for c in rule.conditions() {
+            c.named(&mut |use_, path| match use_ {
+                Named::Path => {
+                    paths.insert(path);
+                }
+                Named::KvFile => {
+                    kv_files.insert(path);
+                }
+            });
+        }
+    }
+    let paths: Vec<&str> = paths.into_iter().collect();
+    let kv_files: Vec<&str> = kv_files.into_iter().collect();
+    let mut anchoring = Anchoring {
+        paths: &paths,
+        kv_files: &kv_files,
+        conditions: Vec::new(),
+    };
+    let (mut anchors, mut bodies) = (Vec::new(), Vec::new());
+    let entries = rules
+        .iter()
+        .map(|(rule, _)| {
+            let start = anchors.len();
+            for s in rule.require.iter().chain(&rule.support) {
+                anchoring.anchors(&s.condition, &mut anchors);
+            }
+            let mut own = anchors.split_off(start);
+            own.sort_unstable();
+            own.dedup();
+            anchors.extend(own);
+            let body = postcard::to_allocvec(rule).expect("serializing to memory cannot fail");
+            let small = |n: usize| u32::try_from(n).expect("a bundle is smaller than 4 GiB");
+            let entry = Entry {
+                id: rule.id.clone(),
+                anchors_end: small(anchors.len()),
+                body_at: small(bodies.len()),
+                body_len: small(body.len()),
+                body_crc: crc32fast::hash(&body),
+            };
+            bodies.extend_from_slice(&body);
+            entry
+        })
+        .collect();
+    let joined = |list: &[&str]| Str::from(list.join(&SEP.to_string()));
+    let index = Index {
+        paths: joined(&paths),
+        kv_files: joined(&kv_files),
+        conditions: anchoring.conditions,
+        anchors,
+        rules: entries,
+    };
+    let index = postcard::to_allocvec(&index).expect("serializing to memory cannot fail");
+    let mut compiled = (index.len() as u64).to_le_bytes().to_vec();
+    compiled.extend_from_slice(&index);
+    let index_crc = crc32fast::hash(&compiled);
+    compiled.extend_from_slice(&bodies);
     let sources: Vec<(&str, &str)> = rules
         .iter()
         .map(|(rule, text)| (source_name(&rule.origin), text.as_str()))
         .collect();
-    let compiled = postcard::to_allocvec(&compiled).expect("serializing to memory cannot fail");
     let sources = postcard::to_allocvec(&sources).expect("serializing to memory cannot fail");
     let mut out = Vec::with_capacity(HEADER_LEN + compiled.len() + sources.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&padded::<8>(LAYOUT));
     out.extend_from_slice(&padded::<16>(VERSION));
     out.extend_from_slice(&(compiled.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&compiled).to_le_bytes());
+    out.extend_from_slice(&index_crc.to_le_bytes());
     out.extend_from_slice(&(sources.len() as u64).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&sources).to_le_bytes());
     debug_assert_eq!(out.len(), HEADER_LEN);
@@ -79,6 +244,175 @@ fn padded<const N: usize>(s: &str) -> [u8; N] {
     let n = s.len().min(N);
     out[..n].copy_from_slice(&s.as_bytes()[..n]);
     out
+}
+
+/// The names of an index's path list, in order. By byte, not `str::split`: its char searcher was a
+/// tenth of loading an index of 2,000 paths.
+fn names(list: &str) -> Names<'_> {
+    Names {
+        rest: Some(list).filter(|l| !l.is_empty()),
+    }
+}
+
+struct Names<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Names<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        // SEP is ASCII, so the bytes around it are char boundaries.
+        match rest.bytes().position(|b| b == SEP as u8) {
+            Some(end) => {
+                self.rest = Some(&rest[end + 1..]);
+                Some(&rest[..end])
+            }
+            None => self.rest.take(),
+        }
+    }
+}
+
+/// Where a bundle's bodies are read from.
+#[derive(Clone, Debug)]
+enum Bodies {
+    /// The bundle file, kept open from loading on; the bodies begin at `start`.
+    File { file: Arc<File>, start: u64 },
+    /// Bytes in memory (the fuzz target, tests).
+    Memory(&'static [u8]),
+}
+
+/// A loaded bundle: its index, and its rules as they are decoded.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    origin: String,
+    index: Index,
+    bodies: Bodies,
+    /// One per rule, filled when the rule is first needed. Boxed: a slot is a pointer until then,
+    /// so 500 untouched slots are 16 KiB, not 500 rules' worth of memory.
+    decoded: Vec<OnceLock<Result<Box<Fingerprint>, String>>>,
+}
+
+impl Bundle {
+    /// The ids of its rules, in order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.index.rules.iter().map(|e| e.id.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.rules.is_empty()
+    }
+
+    /// Every path its rules name (sorted, each once).
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        names(&self.index.paths)
+    }
+
+    /// Every key file its rules read (sorted, each once).
+    pub fn kv_files(&self) -> impl Iterator<Item = &str> {
+        names(&self.index.kv_files)
+    }
+
+    /// Rule `i`, read and decoded on first use. An error names the bundle and the rule.
+    pub fn rule(&self, i: usize) -> Result<&Fingerprint, String> {
+        let entry = &self.index.rules[i];
+        self.decoded[i]
+            .get_or_init(|| self.decode(entry).map(Box::new))
+            .as_deref()
+            .map_err(|m| format!("{}: rule {:?} is damaged: {m}", self.origin, entry.id))
+    }
+
+    fn decode(&self, entry: &Entry) -> Result<Fingerprint, String> {
+        let (at, len) = (entry.body_at as usize, entry.body_len as usize);
+        let bytes: &'static [u8] = match &self.bodies {
+            Bodies::Memory(bodies) => bodies
+                .get(at..at + len)
+                .ok_or("its body lies past the bundle's end")?,
+            Bodies::File { file, start } => {
+                let mut body = vec![0u8; len];
+                file.read_exact_at(&mut body, start + at as u64)
+                    .map_err(|e| format!("reading its body: {e}"))?;
+                // Kept for the life of the process, like the index: the rule borrows from it.
+                Box::leak(body.into_boxed_slice())
+            }
+        };
+        if crc32fast::hash(bytes) != entry.body_crc {
+            return Err(
+                "its body fails its checksum (was the bundle overwritten in place?)".into(),
+            );
+        }
+        let rule = decode_rule(bytes)?;
+        if rule.id != entry.id {
+            return Err(format!("its body is rule {:?}", rule.id));
+        }
+        Ok(rule)
+    }
+
+    /// The rule with this id, if the bundle has it.
+    pub fn get(&self, id: &str) -> Option<Result<&Fingerprint, String>> {
+        let i = self.index.rules.iter().position(|e| e.id == id)?;
+        Some(self.rule(i))
+    }
+
+    /// Every rule, decoded.
+    pub fn all(&self) -> impl Iterator<Item = Result<&Fingerprint, String>> {
+        (0..self.len()).map(|i| self.rule(i))
+    }
+
+    /// The rules one of whose anchors holds over `facts`: those that can have a signal hold.
+    pub fn anchored(&self, facts: &Facts) -> Vec<Result<&Fingerprint, String>> {
+        let index = &self.index;
+        let there = within(self.paths(), facts.paths.keys());
+        let read = within(self.kv_files(), facts.kv_files.keys());
+        let held: Vec<bool> = index.conditions.iter().map(|x| holds(x, facts)).collect();
+        let holds = |anchor: &Anchor| match *anchor {
+            Anchor::Path(i) => there[i as usize],
+            Anchor::KvFile(i) => read[i as usize],
+            Anchor::Holds(i) => held[i as usize],
+        };
+        let mut start = 0;
+        let mut out = Vec::new();
+        for (i, entry) in index.rules.iter().enumerate() {
+            let end = entry.anchors_end as usize;
+            if index.anchors[start..end].iter().any(holds) {
+                out.push(self.rule(i));
+            }
+            start = end;
+        }
+        out
+    }
+}
+
+/// For each of `names` (sorted), whether it is among `keys` (sorted): one merge of the two, not a
+/// lookup per name (2,000 names, a few dozen keys).
+fn within<'n, 'k>(
+    names: impl Iterator<Item = &'n str>,
+    keys: impl Iterator<Item = &'k String>,
+) -> Vec<bool> {
+    let mut keys = keys.peekable();
+    names
+        .map(|name| {
+            while keys.next_if(|k| k.as_str() < name).is_some() {}
+            keys.peek().is_some_and(|k| k.as_str() == name)
+        })
+        .collect()
+}
+
+/// One rule's body, decoded and checked as [`check_compiled`] does. Public for the fuzz target.
+pub fn decode_rule(bytes: &'static [u8]) -> Result<Fingerprint, String> {
+    refused_for_nesting();
+    let rule: Fingerprint =
+        postcard::from_bytes(bytes).map_err(|e| match refused_for_nesting() {
+            true => format!("it nests any/all more than {MAX_NESTING} deep"),
+            false => format!("it does not decode: {e}"),
+        })?;
+    check_compiled(&rule)?;
+    Ok(rule)
 }
 
 /// Loads the rules of the bundle at `path`. Errors name the bundle (line 0: a bundle has no lines,
@@ -101,7 +435,7 @@ pub fn load(path: &Path) -> Result<UserRules, RuleError> {
     }
     let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
     let u32_at = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
-    let (compiled_len, compiled_crc) = (u64_at(40), u32_at(48));
+    let (compiled_len, index_crc) = (u64_at(40), u32_at(48));
     let (sources_len, sources_crc) = (u64_at(52), u32_at(60));
     let expected = (HEADER_LEN as u64)
         .checked_add(compiled_len)
@@ -119,20 +453,44 @@ pub fn load(path: &Path) -> Result<UserRules, RuleError> {
     };
     let version = text_of(&header[24..40]);
     if header[16..24] == padded::<8>(LAYOUT) {
-        let mut compiled = vec![0u8; compiled_len as usize];
-        file.read_exact(&mut compiled)
-            .map_err(|e| fail(format!("reading: {e}")))?;
-        if crc32fast::hash(&compiled) != compiled_crc {
-            return Err(fail(
-                "damaged: the compiled rules fail their checksum".into(),
-            ));
+        let damaged = || fail("damaged: the compiled rules' index fails its checksum".into());
+        let mut index_len = [0u8; 8];
+        file.read_exact(&mut index_len).map_err(|_| damaged())?;
+        let index_len = u64::from_le_bytes(index_len);
+        if index_len > compiled_len.saturating_sub(8) {
+            return Err(damaged());
         }
-        // Kept for the life of the process: the rules borrow their ~17,000 strings (for 500 rules)
-        // from these bytes instead of copying each into an allocation. A process loads its rules
-        // once (the CLI keeps them to the end, `--interval` included), so this is never repeated.
-        let compiled: &'static [u8] = Box::leak(compiled.into_boxed_slice());
-        let rules = decode_compiled(compiled).map_err(|m| fail(format!("damaged: {m}")))?;
-        return Ok(UserRules { rules, note: None });
+        // Read into reserved room rather than a zeroed buffer (zeroing it was a twentieth of a load).
+        let mut index = Vec::with_capacity(index_len as usize);
+        (&mut file)
+            .take(index_len)
+            .read_to_end(&mut index)
+            .map_err(|e| fail(format!("reading: {e}")))?;
+        if index.len() as u64 != index_len {
+            return Err(damaged());
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&index_len.to_le_bytes());
+        crc.update(&index);
+        if crc.finalize() != index_crc {
+            return Err(damaged());
+        }
+        // Kept for the life of the process: the index's strings are borrowed from these bytes
+        // instead of copied. A process loads its rules once (the CLI keeps them to the end,
+        // `--interval` included), so this is never repeated.
+        let index: &'static [u8] = Box::leak(index.into_boxed_slice());
+        let bodies = Bodies::File {
+            file: Arc::new(file),
+            start: HEADER_LEN as u64 + 8 + index_len,
+        };
+        let bodies_len = compiled_len - 8 - index_len;
+        let bundle = decode_index(index, bodies, bodies_len, &origin)
+            .map_err(|m| fail(format!("damaged: {m}")))?;
+        return Ok(UserRules {
+            rules: Vec::new(),
+            bundle: Some(bundle),
+            note: None,
+        });
     }
     // Another build's layout: the sources, whose encoding does not depend on hostprint's types.
     file.seek(SeekFrom::Start(HEADER_LEN as u64 + compiled_len))
@@ -164,26 +522,83 @@ pub fn load(path: &Path) -> Result<UserRules, RuleError> {
     );
     Ok(UserRules {
         rules,
+        bundle: None,
         note: Some(note),
     })
 }
 
-/// The compiled section's rules, re-checked as [`check_compiled`] does and with unique ids. Public
-/// for the fuzz target: the checksum keeps random damage out, not a hand-made section. The rules
-/// borrow their text from `bytes`, which must therefore outlive them: [`load`] keeps them for the
-/// life of the process.
-pub fn decode_compiled(bytes: &'static [u8]) -> Result<Vec<Fingerprint>, String> {
+/// A bundle from its compiled rules in memory (index length, index, bodies: the section as a file
+/// holds it), the index checked, the bodies checked as they are decoded. Public for the fuzz target:
+/// the checksums keep random damage out, not a hand-made section.
+pub fn decode_compiled(compiled: &'static [u8], origin: &str) -> Result<Bundle, String> {
+    let (len, rest) = compiled.split_at_checked(8).ok_or("too short")?;
+    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    let len = usize::try_from(len).map_err(|_| "its index is longer than it")?;
+    let (index, bodies) = rest
+        .split_at_checked(len)
+        .ok_or("its index is longer than it")?;
+    decode_index(index, Bodies::Memory(bodies), bodies.len() as u64, origin)
+}
+
+/// The index, checked: valid unique ids, plain sorted paths, anchors that point into the index,
+/// bodies that lie within the `bodies_len` bytes of bodies.
+fn decode_index(
+    bytes: &'static [u8],
+    bodies: Bodies,
+    bodies_len: u64,
+    origin: &str,
+) -> Result<Bundle, String> {
     refused_for_nesting();
-    let rules: Vec<Fingerprint> =
-        postcard::from_bytes(bytes).map_err(|e| match refused_for_nesting() {
-            true => format!("the compiled rules nest any/all more than {MAX_NESTING} deep"),
-            false => format!("the compiled rules do not decode: {e}"),
-        })?;
-    rules.iter().try_for_each(check_compiled)?;
-    if let Some((_, again)) = duplicate_id(rules.iter().map(|r| r.id.as_str())) {
-        return Err(format!("id {:?} appears twice", rules[again].id));
+    let index: Index = postcard::from_bytes(bytes).map_err(|e| match refused_for_nesting() {
+        true => format!("the compiled rules nest any/all more than {MAX_NESTING} deep"),
+        false => format!("the compiled rules do not decode: {e}"),
+    })?;
+    let counted = |list: &str| -> Result<usize, String> {
+        let mut previous: Option<&str> = None;
+        let mut count = 0;
+        for name in names(list) {
+            if !is_plain(name) {
+                return Err(super::inside_the_root(name));
+            }
+            if previous.is_some_and(|p| p >= name) {
+                return Err("the index's paths are not sorted".into());
+            }
+            previous = Some(name);
+            count += 1;
+        }
+        Ok(count)
+    };
+    let (paths, kv_files) = (counted(&index.paths)?, counted(&index.kv_files)?);
+    let in_range = |anchor: &Anchor| match *anchor {
+        Anchor::Path(i) => (i as usize) < paths,
+        Anchor::KvFile(i) => (i as usize) < kv_files,
+        Anchor::Holds(i) => (i as usize) < index.conditions.len(),
+    };
+    if !index.anchors.iter().all(in_range) {
+        return Err("an anchor points past the index".into());
     }
-    Ok(rules)
+    let mut start = 0;
+    for entry in &index.rules {
+        check_id(&entry.id)?;
+        let end = entry.anchors_end as usize;
+        if end < start || end > index.anchors.len() {
+            return Err(format!("rule {:?}'s anchors are out of order", entry.id));
+        }
+        start = end;
+        if u64::from(entry.body_at) + u64::from(entry.body_len) > bodies_len {
+            return Err(format!("rule {:?}'s body lies past the end", entry.id));
+        }
+    }
+    if let Some((_, again)) = duplicate_id(index.rules.iter().map(|e| e.id.as_str())) {
+        return Err(format!("id {:?} appears twice", index.rules[again].id));
+    }
+    let decoded = (0..index.rules.len()).map(|_| OnceLock::new()).collect();
+    Ok(Bundle {
+        origin: origin.to_string(),
+        index,
+        bodies,
+        decoded,
+    })
 }
 
 #[cfg(test)]
@@ -210,12 +625,58 @@ mod tests {
         load(&path)
     }
 
+    fn bundle_of(loaded: UserRules) -> Bundle {
+        assert!(loaded.note.is_none() && loaded.rules.is_empty());
+        loaded.bundle.expect("a compiled bundle")
+    }
+
     #[test]
     fn round_trips_the_rules_exactly() {
-        let loaded = load_bytes(&bundle()).unwrap();
-        assert!(loaded.note.is_none());
+        let bundle = bundle_of(load_bytes(&bundle()).unwrap());
+        let rules: Vec<_> = bundle.all().map(Result::unwrap).collect();
         let parsed = parse_file("/somewhere/mine.toml", RULE).unwrap();
-        assert_eq!(format!("{:?}", loaded.rules), format!("{:?}", vec![parsed]));
+        assert_eq!(format!("{rules:?}"), format!("{:?}", vec![&parsed]));
+        assert_eq!(bundle.paths().collect::<Vec<_>>(), ["etc/mine"]);
+    }
+
+    /// The anchors of each kind of condition: a rule is considered exactly when one holds.
+    #[test]
+    fn anchors_stand_for_the_conditions() {
+        use super::super::{FsFlag, PathKind};
+        let path = |p: &str| Condition::Path {
+            path: p.to_string().into(),
+            kind: PathKind::File,
+        };
+        let kv = |present: bool| Condition::KvFile {
+            path: "etc/k".to_string().into(),
+            key: "K".into(),
+            matcher: Matcher::Present(present),
+        };
+        let fs = Condition::Fs(FsFlag::RootReadOnly);
+        let (paths, kv_files) = (["a", "b", "c"], ["etc/k"]);
+        let mut anchoring = Anchoring {
+            paths: &paths,
+            kv_files: &kv_files,
+            conditions: Vec::new(),
+        };
+        let mut of = |c: &Condition| {
+            let mut out = Vec::new();
+            anchoring.anchors(c, &mut out);
+            out
+        };
+        assert_eq!(of(&path("b")), [Anchor::Path(1)]);
+        assert_eq!(of(&kv(true)), [Anchor::KvFile(0)]);
+        assert_eq!(of(&kv(false)), [Anchor::Holds(0)]);
+        assert_eq!(of(&fs), [Anchor::Holds(1)]);
+        assert_eq!(
+            of(&Condition::Any(vec![path("a"), fs.clone()])),
+            [Anchor::Path(0), Anchor::Holds(2)]
+        );
+        assert_eq!(
+            of(&Condition::All(vec![path("c"), fs.clone()])),
+            [Anchor::Path(2)]
+        );
+        assert_eq!(anchoring.conditions, [kv(false), fs.clone(), fs]);
     }
 
     /// Another build's layout key: the sources are parsed, the rules are the same, the user is told.
@@ -267,37 +728,145 @@ mod tests {
 
     /// postcard encodes `any = [any = [...]]` in two bytes a level: a compiled section a few hundred
     /// KiB long could nest a condition 100,000 deep and overflow the stack while decoding (then
-    /// while evaluating, rendering, dropping). Decoding stops at `MAX_NESTING`, with a reason.
+    /// while evaluating, rendering, dropping). Decoding stops at `MAX_NESTING`, with a reason, in a
+    /// rule's body (when it is decoded) and in the index (when the bundle is loaded).
     #[test]
     fn deep_nesting_is_refused_while_decoding() {
-        use super::super::{Condition, FsFlag, MAX_NESTING};
-        let mut rule = parse_file("mine.toml", RULE).unwrap();
+        use super::super::{FsFlag, MAX_NESTING};
         let leaf = Condition::Fs(FsFlag::RootReadOnly);
-        rule.require[0].condition = Condition::Any(vec![leaf.clone()]);
-        let bytes = postcard::to_allocvec(&vec![&rule]).unwrap();
         // Any is variant 13, a one-element vector is length 1, Fs is 12 and RootReadOnly 0.
         let one_level: &[u8] = &[13, 1, 12, 0];
-        let at = bytes
-            .windows(one_level.len())
-            .position(|w| w == one_level)
-            .expect("the encoding of any = [fs]");
-        let nest = |levels: usize| {
+        let nest = |bytes: &[u8], levels: usize| {
+            let at = bytes
+                .windows(one_level.len())
+                .position(|w| w == one_level)
+                .expect("the encoding of any = [fs]");
             let mut out = bytes[..at].to_vec();
             out.extend(std::iter::repeat_n([13u8, 1], levels).flatten());
             out.extend_from_slice(&[12, 0]);
             out.extend_from_slice(&bytes[at + one_level.len()..]);
             out
         };
-        let ok = decode_compiled(leak(nest(MAX_NESTING))).unwrap();
-        assert_eq!(ok[0].require[0].condition.depth(), MAX_NESTING);
-        let e = decode_compiled(leak(nest(MAX_NESTING + 1))).unwrap_err();
+
+        let mut rule = parse_file("mine.toml", RULE).unwrap();
+        rule.require[0].condition = Condition::Any(vec![leaf.clone()]);
+        let body = postcard::to_allocvec(&rule).unwrap();
+        let ok = decode_rule(leak(nest(&body, MAX_NESTING))).unwrap();
+        assert_eq!(ok.require[0].condition.depth(), MAX_NESTING);
+        for levels in [MAX_NESTING + 1, 100_000] {
+            let e = decode_rule(leak(nest(&body, levels))).unwrap_err();
+            assert!(e.contains("more than 8 deep"), "{e}");
+        }
+        let e = decode_rule(leak(body[..body.len() - 3].to_vec())).unwrap_err();
+        assert!(e.contains("does not decode"), "{e}");
+
+        // The same in the index, which is decoded as the bundle loads.
+        let index = Index {
+            paths: Str::default(),
+            kv_files: Str::default(),
+            conditions: vec![Condition::Any(vec![leaf])],
+            anchors: vec![Anchor::Holds(0)],
+            rules: vec![entry("mine", &body, 0, 1)],
+        };
+        let bytes = postcard::to_allocvec(&index).unwrap();
+        let e = decode_compiled(section(&nest(&bytes, 100_000), &body), "b").unwrap_err();
         assert!(e.contains("more than 8 deep"), "{e}");
-        let e = decode_compiled(leak(nest(100_000))).unwrap_err();
-        assert!(e.contains("more than 8 deep"), "{e}");
-        let e = decode_compiled(leak(bytes[..bytes.len() - 3].to_vec())).unwrap_err();
+        let e = decode_compiled(section(&bytes[..bytes.len() - 3], &body), "b").unwrap_err();
         assert!(e.contains("do not decode"), "{e}");
         // The per-thread depth unwinds on every path: a good section decodes after refused ones.
-        assert!(decode_compiled(leak(nest(1))).is_ok());
+        let bundle = decode_compiled(section(&nest(&bytes, 1), &body), "b").unwrap();
+        assert!(bundle.rule(0).is_ok());
+    }
+
+    /// An index entry for a body at `at` among the bodies.
+    fn entry(id: &str, body: &[u8], at: usize, anchors_end: u32) -> Entry {
+        Entry {
+            id: id.to_string().into(),
+            anchors_end,
+            body_at: at as u32,
+            body_len: body.len() as u32,
+            body_crc: crc32fast::hash(body),
+        }
+    }
+
+    /// A compiled section in memory: the index's length, the index, the bodies.
+    fn section(index: &[u8], bodies: &[u8]) -> &'static [u8] {
+        let mut out = (index.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(index);
+        out.extend_from_slice(bodies);
+        leak(out)
+    }
+
+    /// A body that does not decode (a bundle made by hand: its checksum is right), that fails its
+    /// checksum (overwritten in place) or that is another rule is an error naming the bundle and
+    /// the rule when that rule is needed, and the other rules still load.
+    #[test]
+    fn a_damaged_body_names_its_rule() {
+        let good = postcard::to_allocvec(&parse_file("mine.toml", RULE).unwrap()).unwrap();
+        let broken = [0xffu8, 0xff, 0xff];
+        let mut bodies = broken.to_vec();
+        bodies.extend_from_slice(&good);
+        let mut flipped = entry("flipped", &good, 3, 0);
+        flipped.body_crc ^= 1;
+        let index = Index {
+            paths: Str::default(),
+            kv_files: Str::default(),
+            conditions: Vec::new(),
+            anchors: Vec::new(),
+            rules: vec![
+                entry("broken", &broken, 0, 0),
+                entry("mine", &good, 3, 0),
+                entry("other", &good, 3, 0),
+                flipped,
+            ],
+        };
+        let index = postcard::to_allocvec(&index).unwrap();
+        let bundle = decode_compiled(section(&index, &bodies), "b.rules").unwrap();
+        let e = bundle.rule(0).unwrap_err();
+        assert!(
+            e.starts_with("b.rules: rule \"broken\" is damaged: "),
+            "{e}"
+        );
+        assert_eq!(bundle.rule(1).unwrap().id, "mine");
+        let e = bundle.rule(2).unwrap_err();
+        assert!(e.contains("its body is rule \"mine\""), "{e}");
+        let e = bundle.rule(3).unwrap_err();
+        assert!(e.contains("fails its checksum"), "{e}");
+
+        // A body said to lie past the bodies is refused with the index.
+        let mut past = entry("mine", &good, 3, 0);
+        past.body_len += 1;
+        let index = Index {
+            paths: Str::default(),
+            kv_files: Str::default(),
+            conditions: Vec::new(),
+            anchors: Vec::new(),
+            rules: vec![past],
+        };
+        let index = postcard::to_allocvec(&index).unwrap();
+        let e = decode_compiled(section(&index, &bodies), "b").unwrap_err();
+        assert!(e.contains("lies past the end"), "{e}");
+    }
+
+    /// A body read from the file checks its CRC there too: the bundle overwritten in place after
+    /// loading (not renamed over) gives a warning-worthy error, not a different rule.
+    #[test]
+    fn a_body_changed_on_disk_after_loading_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rules.bundle");
+        let bytes = bundle();
+        std::fs::write(&path, &bytes).unwrap();
+        let bundle = bundle_of(load(&path).unwrap());
+        let mut changed = bytes.clone();
+        let last_body_byte = bytes.len() - 1 - sources_len(&bytes);
+        changed[last_body_byte] ^= 0x01;
+        std::fs::write(&path, &changed).unwrap();
+        let e = bundle.rule(0).unwrap_err();
+        assert!(e.contains("fails its checksum"), "{e}");
+    }
+
+    fn sources_len(bundle: &[u8]) -> usize {
+        u64::from_le_bytes(bundle[52..60].try_into().unwrap()) as usize
     }
 
     /// One id twice is refused from the compiled rules and from the sources alike.

@@ -363,6 +363,44 @@ impl fmt::Display for Condition {
     }
 }
 
+/// How a condition uses a path it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Named {
+    /// Its kind or link target (`path`).
+    Path,
+    /// Its `KEY=value` content (`kv_file`).
+    KvFile,
+}
+
+impl Condition {
+    /// Calls `f` with every path the condition names, nested ones included: what the probes must
+    /// look at for it.
+    pub fn named<'r>(&'r self, f: &mut impl FnMut(Named, &'r str)) {
+        match self {
+            Condition::Path { path, .. } | Condition::LinkTarget { path, .. } => {
+                f(Named::Path, path)
+            }
+            Condition::KvFile { path, .. } => f(Named::KvFile, path),
+            Condition::Any(cs) | Condition::All(cs) => cs.iter().for_each(|c| c.named(f)),
+            _ => {}
+        }
+    }
+}
+
+impl Fingerprint {
+    /// Every condition of the rule: its signals', then its roles'.
+    pub fn conditions(&self) -> impl Iterator<Item = &Condition> {
+        let signals = self
+            .require
+            .iter()
+            .chain(&self.support)
+            .chain(&self.exclude);
+        signals
+            .map(|s| &s.condition)
+            .chain(self.roles.iter().map(|r| &r.condition))
+    }
+}
+
 /// How deep `any`/`all` may nest. Real rules use one level, two at most; evaluating, rendering and
 /// dropping a condition recurse once per level, so the depth is bounded where rules come in: by
 /// [`parse_file`] for TOML, and while decoding a compiled bundle, whose bytes could otherwise nest a
@@ -583,7 +621,7 @@ fn matcher(
     }
 }
 
-fn check_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty()
         || !id
             .chars()
@@ -631,6 +669,10 @@ pub fn check_compiled(rule: &Fingerprint) -> Result<(), String> {
 /// A rule's path, normalized, and then plain ([`is_plain`]: what [`check_compiled`] requires of a
 /// decoded one too).
 fn relative(path: &str) -> Result<Str, String> {
+    // No file has one (the kernel takes C strings), and compiled bundles separate paths with it.
+    if path.contains('\0') {
+        return Err(format!("path {path:?} contains a NUL byte"));
+    }
     let rel = normalize(path);
     match is_plain(&rel) {
         true => Ok(rel.into_owned().into()),
@@ -638,7 +680,7 @@ fn relative(path: &str) -> Result<Str, String> {
     }
 }
 
-fn inside_the_root(path: &str) -> String {
+pub(crate) fn inside_the_root(path: &str) -> String {
     format!("path {path:?} must name a place inside the root, without '..'")
 }
 

@@ -11,7 +11,7 @@ pub mod bundle;
 pub mod eval;
 mod format;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -28,10 +28,20 @@ mod shipped {
     include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 }
 
-/// The set of rules in force.
+/// The set of rules in force: the shipped rules and TOML user rules, decoded, and a compiled user
+/// bundle whose rules are decoded as they are needed ([`bundle`]).
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Fingerprint>,
+    bundle: Option<bundle::Bundle>,
+}
+
+/// The rules a probe evaluates ([`RuleSet::considered`]), and the bundle rules that could not be
+/// decoded (a warning each).
+#[derive(Debug, Default)]
+pub struct Considered<'r> {
+    pub rules: Vec<&'r Fingerprint>,
+    pub damaged: Vec<String>,
 }
 
 impl RuleSet {
@@ -41,6 +51,60 @@ impl RuleSet {
         let mut set = RuleSet::default();
         set.extend(shipped::shipped());
         Ok(set)
+    }
+
+    /// Adds the rules of a compiled bundle, each replacing the rule with its id.
+    pub fn add_bundle(&mut self, bundle: bundle::Bundle) {
+        let ids: HashSet<&str> = bundle.ids().collect();
+        self.rules.retain(|r| !ids.contains(r.id.as_str()));
+        if let Some(old) = self.bundle.take() {
+            // One bundle per process (`--fingerprints` takes one path); a second replaces the first's
+            // rules by id, as `extend` would, by decoding the first.
+            let kept: Vec<Fingerprint> = old
+                .all()
+                .filter_map(Result::ok)
+                .filter(|r| !ids.contains(r.id.as_str()))
+                .cloned()
+                .collect();
+            self.rules.extend(kept);
+        }
+        self.bundle = Some(bundle);
+    }
+
+    /// The rules whose signals can hold over `facts`: every decoded rule, and the bundle's rules one
+    /// of whose anchors holds. The others have no signal that holds, so no candidate and no weight
+    /// among them: they change nothing in a profile but `--explain`, which asks for [`RuleSet::all`].
+    pub fn considered(&self, facts: &crate::facts::Facts) -> Considered<'_> {
+        let mut out = Considered {
+            rules: self.rules.iter().collect(),
+            damaged: Vec::new(),
+        };
+        if let Some(bundle) = &self.bundle {
+            for rule in bundle.anchored(facts) {
+                match rule {
+                    Ok(rule) => out.rules.push(rule),
+                    Err(e) => out.damaged.push(e),
+                }
+            }
+        }
+        out
+    }
+
+    /// Every rule, the bundle's decoded (`--explain`, `fingerprints`, `--check`).
+    pub fn all(&self) -> Considered<'_> {
+        let mut out = Considered {
+            rules: self.rules.iter().collect(),
+            damaged: Vec::new(),
+        };
+        if let Some(bundle) = &self.bundle {
+            for rule in bundle.all() {
+                match rule {
+                    Ok(rule) => out.rules.push(rule),
+                    Err(e) => out.damaged.push(e),
+                }
+            }
+        }
+        out
     }
 
     /// Loads every `*.toml` in `dir` (sorted, so a duplicate id is reported the same way each time).
@@ -97,9 +161,21 @@ impl RuleSet {
     pub fn load_user(path: &Path) -> Result<UserRules, RuleError> {
         if path.is_dir() {
             let rules = Self::load_dir(path)?;
-            return Ok(UserRules { rules, note: None });
+            return Ok(UserRules {
+                rules,
+                bundle: None,
+                note: None,
+            });
         }
         bundle::load(path)
+    }
+
+    /// Adds user rules: each replaces the rule with its id.
+    pub fn add_user(&mut self, user: UserRules) {
+        self.extend(user.rules);
+        if let Some(bundle) = user.bundle {
+            self.add_bundle(bundle);
+        }
     }
 
     /// Adds rules, each replacing one with the same id. One index for the whole batch: inserting
@@ -125,46 +201,46 @@ impl RuleSet {
         }
     }
 
+    /// The rule with this id (a bundle's is decoded; a damaged one is not found).
     pub fn get(&self, id: &str) -> Option<&Fingerprint> {
-        self.rules.iter().find(|r| r.id == id)
+        self.rules
+            .iter()
+            .find(|r| r.id == id)
+            .or_else(|| self.bundle.as_ref()?.get(id)?.ok())
     }
 
-    /// Every path and key file the rules ask about, so the probes look at exactly those.
+    /// Every path and key file the rules ask about, sorted, each once, so the probes look at exactly
+    /// those. A bundle's lists come sorted; they are merged in, not sorted again.
     pub fn wanted(&self) -> Wanted<'_> {
-        let mut wanted = Wanted::default();
-        fn visit<'r>(c: &'r Condition, w: &mut Wanted<'r>) {
-            match c {
-                Condition::Path { path, .. } | Condition::LinkTarget { path, .. } => {
-                    w.paths.insert(path);
+        let (mut paths, mut kv_files) = (BTreeSet::new(), BTreeSet::new());
+        for c in self.rules.iter().flat_map(Fingerprint::conditions) {
+            c.named(&mut |use_, path| match use_ {
+                Named::Path => {
+                    paths.insert(path);
                 }
-                Condition::KvFile { path, .. } => {
-                    w.kv_files.insert(path);
+                Named::KvFile => {
+                    kv_files.insert(path);
                 }
-                Condition::Any(cs) | Condition::All(cs) => cs.iter().for_each(|c| visit(c, w)),
-                _ => {}
-            }
+            });
         }
-        for rule in &self.rules {
-            for s in rule
-                .require
-                .iter()
-                .chain(&rule.support)
-                .chain(&rule.exclude)
-            {
-                visit(&s.condition, &mut wanted);
-            }
-            for r in &rule.roles {
-                visit(&r.condition, &mut wanted);
-            }
+        match &self.bundle {
+            None => Wanted {
+                paths: paths.into_iter().collect(),
+                kv_files: kv_files.into_iter().collect(),
+            },
+            Some(bundle) => Wanted {
+                paths: merged(paths.into_iter(), bundle.paths()),
+                kv_files: merged(kv_files.into_iter(), bundle.kv_files()),
+            },
         }
-        wanted
     }
 
     /// Ids referenced by lineage/successor that no rule defines (for the lint).
     pub fn dangling_references(&self) -> BTreeMap<String, BTreeSet<String>> {
-        let ids: BTreeSet<_> = self.rules.iter().map(|r| r.id.as_str()).collect();
+        let all = self.all();
+        let ids: BTreeSet<_> = all.rules.iter().map(|r| r.id.as_str()).collect();
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for r in &self.rules {
+        for r in &all.rules {
             for other in r.lineage.iter().chain(r.successor.iter()) {
                 if !ids.contains(other.as_str()) {
                     out.entry(r.id.to_string())
@@ -177,10 +253,32 @@ impl RuleSet {
     }
 }
 
+/// Two sorted lists of distinct names as one, sorted, each once.
+fn merged<'a>(a: impl Iterator<Item = &'a str>, b: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    let mut out = Vec::with_capacity(a.size_hint().0 + b.size_hint().0);
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x == y => {
+                b.next();
+                a.next()
+            }
+            (Some(x), Some(y)) if x < y => a.next(),
+            (_, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => return out,
+        };
+        out.extend(next);
+    }
+}
+
 /// User rules (`--fingerprints`), and what the user should know about how they were read.
 #[derive(Debug)]
 pub struct UserRules {
+    /// Decoded rules: from a directory, or from a bundle's sources.
     pub rules: Vec<Fingerprint>,
+    /// A compiled bundle, whose rules are decoded as they are needed.
+    pub bundle: Option<bundle::Bundle>,
     /// Set when a bundle's compiled section could not be used and its sources were parsed instead.
     pub note: Option<String>,
 }
@@ -188,7 +286,10 @@ pub struct UserRules {
 /// The first id given twice, as (first position, second position): one check for rule directories,
 /// bundles and bundle sources.
 fn duplicate_id<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<(usize, usize)> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    // foldhash, sized once: SipHash and the map's regrowth were a fifth of decoding a bundle's index.
+    let ids = ids.into_iter();
+    let mut seen: foldhash::HashMap<&str, usize> =
+        HashMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
     for (i, id) in ids.into_iter().enumerate() {
         if let Some(&first) = seen.get(id) {
             return Some((first, i));
@@ -275,6 +376,12 @@ mod tests {
             "{HEAD}[[require]]\nwhy = \"w\"\npath = {{ path = \"../etc/shadow\" }}\n"
         ));
         assert!(e.message.contains("inside the root"), "{e}");
+
+        let e = error_of(&format!(
+            "{HEAD}[[require]]\nwhy = \"w\"\npath = {{ path = \"etc/a\\u0000b\" }}\n"
+        ));
+        assert!(e.message.contains("NUL"), "{e}");
+        assert_eq!(e.line, 4);
 
         let e = error_of(&format!(
             "{HEAD}eol = \"2020-13-01\"\n[[require]]\nwhy=\"w\"\ninit=\"systemd\"\n"
