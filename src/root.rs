@@ -767,20 +767,26 @@ impl Root {
         if listed.is_empty() {
             return false;
         }
-        // Listings are only ever keyed by plain directories, so a `..` before the name never
-        // matches one; a `..` as the name must end the walk (it is in no listing, yet not absent).
-        for (dir, name) in parents(rel) {
-            if name == ".." {
+        // A lookup walks down to the first `..` and no further than a listing can speak for it: a
+        // `..` is in no listing, yet not absent. Listings are keyed by plain directories, so only
+        // those that end before it count.
+        let limit = match rel.contains("..") {
+            false => rel.len(),
+            true => parents(rel)
+                .find(|&(_, name)| name == "..")
+                .map_or(rel.len(), |(dir, _)| dir.len() + 1),
+        };
+        // Each listed directory `rel` passes through (it goes on with a `/` after it), and the name
+        // it looks up there: a few prefix checks, not a comparison per directory per component.
+        listed.iter().any(|(dir, names)| {
+            let n = dir.len();
+            if n + 1 >= limit || rel.as_bytes()[n] != b'/' || !rel.starts_with(dir.as_str()) {
                 return false;
             }
-            let lacks = |(listed_dir, names): &(String, foldhash::HashSet<String>)| {
-                listed_dir == dir && !names.contains(name)
-            };
-            if listed.iter().any(lacks) {
-                return true;
-            }
-        }
-        false
+            let rest = &rel[n + 1..];
+            let name = &rest[..rest.bytes().position(|b| b == b'/').unwrap_or(rest.len())];
+            !names.contains(name)
+        })
     }
 
     /// Walks `path` one component at a time with chroot semantics (the kernel's: `..` at the top
@@ -1054,37 +1060,51 @@ fn crowded_dirs<'p>(paths: impl IntoIterator<Item = &'p str>) -> Vec<(&'p str, u
             dirs.push((dir, count));
         }
     };
-    let mut previous = "";
+    // The previous path and where its slashes are: the directories it shares with the next path
+    // are found among those, not by walking the next path from its start.
+    let (mut previous, mut slashes): (&str, Vec<usize>) = ("", Vec::new());
     for path in paths.into_iter().filter(|p| is_plain(p)) {
-        // What this path shares with the previous one, in bytes: a directory or a name that ends
-        // within it, at a length the previous path's had too, is the same one (no comparison of
-        // its own).
-        let shared = path
-            .bytes()
-            .zip(previous.bytes())
-            .take_while(|(a, b)| a == b)
-            .count();
-        previous = path;
-        for (depth, (dir, name)) in parents(path).enumerate() {
-            if dir == "proc" || dir.starts_with("proc/") {
-                break;
-            }
-            match open.get_mut(depth) {
-                Some((open_dir, count, last))
-                    if open_dir.len() == dir.len() && dir.len() < shared =>
-                {
-                    let name_end = dir.len() + 1 + name.len();
-                    if !(last.len() == name.len() && name_end <= shared) {
-                        *count += 1;
-                        *last = name;
+        if path == "proc" || path.starts_with("proc/") {
+            continue;
+        }
+        let shared = common_prefix(path.as_bytes(), previous.as_bytes());
+        // Directories that end, with their slash, within the shared bytes are the previous path's
+        // (the same bytes, and the previous path has its slash there too): still open, and only
+        // the deepest of them can have a new name under it.
+        let kept = slashes.iter().take_while(|&&at| at < shared).count();
+        slashes.truncate(kept);
+        let mut at = slashes.last().map_or(0, |&slash| slash + 1);
+        let bytes = path.as_bytes();
+        loop {
+            let end = bytes[at..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(bytes.len(), |i| at + i);
+            if at > 0 {
+                // The name from `at` to `end`, under the directory that ends just before `at`.
+                let (depth, dir, name) = (slashes.len() - 1, &path[..at - 1], &path[at..end]);
+                match open.get_mut(depth) {
+                    Some((open_dir, count, last))
+                        if open_dir.len() == dir.len() && at - 1 < shared =>
+                    {
+                        if !(last.len() == name.len() && end <= shared) {
+                            *count += 1;
+                            *last = name;
+                        }
+                    }
+                    _ => {
+                        open.drain(depth..).for_each(&mut close);
+                        open.push((dir, 1, name));
                     }
                 }
-                _ => {
-                    open.drain(depth..).for_each(&mut close);
-                    open.push((dir, 1, name));
-                }
             }
+            if end == bytes.len() {
+                break;
+            }
+            slashes.push(end);
+            at = end + 1;
         }
+        previous = path;
     }
     open.drain(..).for_each(&mut close);
     // A parent sorts before its descendants, so a directory a listing already rules out is never
@@ -1092,6 +1112,22 @@ fn crowded_dirs<'p>(paths: impl IntoIterator<Item = &'p str>) -> Vec<(&'p str, u
     dirs.sort_unstable_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
     dirs.dedup_by_key(|(dir, _)| *dir);
     dirs
+}
+
+/// How many leading bytes `a` and `b` share, eight at a time while they can.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let whole = a
+        .chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .take_while(|(x, y)| x == y)
+        .count()
+        * 8;
+    whole
+        + a[whole..]
+            .iter()
+            .zip(&b[whole..])
+            .take_while(|(x, y)| x == y)
+            .count()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! | 16     | 8    | layout key: build.rs' checksum of `format.rs` and this file, hex   |
 //! | 24     | 16   | version of the hostprint that compiled it, NUL-padded              |
 //! | 40     | 8    | length of the compiled rules                                       |
-//! | 48     | 4    | CRC-32 of the compiled rules' index (its length and itself)        |
+//! | 48     | 4    | checksum of the compiled rules' index (its length and itself)      |
 //! | 52     | 8    | length of the sources                                              |
 //! | 60     | 4    | CRC-32 of the sources                                              |
 //! | 64     | 8    | compiled rules: length of the index                                |
@@ -32,7 +32,7 @@
 //! hold anything — its *anchors*, computed here from its conditions — and every path and key file
 //! the rules name, sorted (the bundle's part of what the probes look at, with nothing to sort at
 //! run time). Loading reads the header and the index; a rule's body is read (at its offset, with
-//! its own CRC-32) and decoded only when one of its anchors holds on the host, or when every rule
+//! its own checksum) and decoded only when one of its anchors holds on the host, or when every rule
 //! is asked for (`--explain`, `fingerprints`, `--check`). The file stays open for that, so a bundle
 //! replaced on disk meanwhile (a ConfigMap update renames a new file in) is still read whole from
 //! the one that was opened.
@@ -98,7 +98,7 @@ struct Entry {
     /// Where its anchors end in `anchors` (they begin where the previous rule's end). At least one
     /// holds whenever one of the rule's require or support signals holds.
     anchors_end: u32,
-    /// Where its body lies among the bodies, and the body's CRC-32.
+    /// Where its body lies among the bodies, and the body's checksum.
     body_at: u32,
     body_len: u32,
     body_crc: u32,
@@ -196,7 +196,7 @@ pub fn compile(rules: &[(Fingerprint, String)]) -> Vec<u8> {
                 anchors_end: small(anchors.len()),
                 body_at: small(bodies.len()),
                 body_len: small(body.len()),
-                body_crc: crc32fast::hash(&body),
+                body_crc: checksum(&body),
             };
             bodies.extend_from_slice(&body);
             entry
@@ -213,7 +213,7 @@ pub fn compile(rules: &[(Fingerprint, String)]) -> Vec<u8> {
     let index = postcard::to_allocvec(&index).expect("serializing to memory cannot fail");
     let mut compiled = (index.len() as u64).to_le_bytes().to_vec();
     compiled.extend_from_slice(&index);
-    let index_crc = crc32fast::hash(&compiled);
+    let index_crc = checksum(&compiled);
     compiled.extend_from_slice(&bodies);
     let sources: Vec<(&str, &str)> = rules
         .iter()
@@ -237,6 +237,14 @@ pub fn compile(rules: &[(Fingerprint, String)]) -> Vec<u8> {
 /// A rule's origin as recorded in the bundle: its file name, not the compiling machine's path.
 fn source_name(origin: &str) -> &str {
     origin.rsplit('/').next().unwrap_or(origin)
+}
+
+/// The checksum of a compiled index or body: XXH3-64, its low 32 bits (damage, not tampering, is
+/// what it catches). Not CRC-32 as for the sources, whose check every build must keep (it is how a
+/// bundle from another build is read); crc32fast detects CPU features at first use, which cost
+/// ~70 µs of CPUID exits in a VM on every load.
+fn checksum(bytes: &[u8]) -> u32 {
+    xxhash_rust::xxh3::xxh3_64(bytes) as u32
 }
 
 fn padded<const N: usize>(s: &str) -> [u8; N] {
@@ -289,6 +297,9 @@ pub struct Bundle {
     origin: String,
     index: Index,
     bodies: Bodies,
+    /// The index's path lists, split once (a name is found by bisection, never by a scan).
+    paths: Vec<&'static str>,
+    kv_files: Vec<&'static str>,
     /// One per rule, filled when the rule is first needed. Boxed: a slot is a pointer until then,
     /// so 500 untouched slots are 16 KiB, not 500 rules' worth of memory.
     decoded: Vec<OnceLock<Result<Box<Fingerprint>, String>>>,
@@ -309,13 +320,13 @@ impl Bundle {
     }
 
     /// Every path its rules name (sorted, each once).
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        names(&self.index.paths)
+    pub fn paths(&self) -> &[&'static str] {
+        &self.paths
     }
 
     /// Every key file its rules read (sorted, each once).
-    pub fn kv_files(&self) -> impl Iterator<Item = &str> {
-        names(&self.index.kv_files)
+    pub fn kv_files(&self) -> &[&'static str] {
+        &self.kv_files
     }
 
     /// Rule `i`, read and decoded on first use. An error names the bundle and the rule.
@@ -341,7 +352,7 @@ impl Bundle {
                 Box::leak(body.into_boxed_slice())
             }
         };
-        if crc32fast::hash(bytes) != entry.body_crc {
+        if checksum(bytes) != entry.body_crc {
             return Err(
                 "its body fails its checksum (was the bundle overwritten in place?)".into(),
             );
@@ -367,8 +378,8 @@ impl Bundle {
     /// The rules one of whose anchors holds over `facts`: those that can have a signal hold.
     pub fn anchored(&self, facts: &Facts) -> Vec<Result<&Fingerprint, String>> {
         let index = &self.index;
-        let there = within(self.paths(), facts.paths.keys());
-        let read = within(self.kv_files(), facts.kv_files.keys());
+        let there = within(&self.paths, facts.paths.keys());
+        let read = within(&self.kv_files, facts.kv_files.keys());
         let held: Vec<bool> = index.conditions.iter().map(|x| holds(x, facts)).collect();
         let holds = |anchor: &Anchor| match *anchor {
             Anchor::Path(i) => there[i as usize],
@@ -388,19 +399,16 @@ impl Bundle {
     }
 }
 
-/// For each of `names` (sorted), whether it is among `keys` (sorted): one merge of the two, not a
-/// lookup per name (2,000 names, a few dozen keys).
-fn within<'n, 'k>(
-    names: impl Iterator<Item = &'n str>,
-    keys: impl Iterator<Item = &'k String>,
-) -> Vec<bool> {
-    let mut keys = keys.peekable();
-    names
-        .map(|name| {
-            while keys.next_if(|k| k.as_str() < name).is_some() {}
-            keys.peek().is_some_and(|k| k.as_str() == name)
-        })
-        .collect()
+/// For each of `names` (sorted), whether it is among `keys`: a bisection per key (a few dozen paths
+/// are there), not a comparison per name (2,000 are asked about).
+fn within<'k>(names: &[&str], keys: impl Iterator<Item = &'k String>) -> Vec<bool> {
+    let mut out = vec![false; names.len()];
+    for key in keys {
+        if let Ok(i) = names.binary_search(&key.as_str()) {
+            out[i] = true;
+        }
+    }
+    out
 }
 
 /// One rule's body, decoded and checked as [`check_compiled`] does. Public for the fuzz target.
@@ -469,10 +477,10 @@ pub fn load(path: &Path) -> Result<UserRules, RuleError> {
         if index.len() as u64 != index_len {
             return Err(damaged());
         }
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&index_len.to_le_bytes());
-        crc.update(&index);
-        if crc.finalize() != index_crc {
+        let mut sum = xxhash_rust::xxh3::Xxh3::new();
+        sum.update(&index_len.to_le_bytes());
+        sum.update(&index);
+        if sum.digest() as u32 != index_crc {
             return Err(damaged());
         }
         // Kept for the life of the process: the index's strings are borrowed from these bytes
@@ -553,25 +561,26 @@ fn decode_index(
         true => format!("the compiled rules nest any/all more than {MAX_NESTING} deep"),
         false => format!("the compiled rules do not decode: {e}"),
     })?;
-    let counted = |list: &str| -> Result<usize, String> {
-        let mut previous: Option<&str> = None;
-        let mut count = 0;
-        for name in names(list) {
-            if !is_plain(name) {
-                return Err(super::inside_the_root(name));
-            }
-            if previous.is_some_and(|p| p >= name) {
-                return Err("the index's paths are not sorted".into());
-            }
-            previous = Some(name);
-            count += 1;
+    let split = |list: &Str| -> Result<Vec<&'static str>, String> {
+        let list: &'static str = match list {
+            Str::Static(list) => list,
+            // Decoded from bytes that live for the process, so always borrowed; a copy is kept the
+            // same way, should a deserializer ever hand one out.
+            Str::Shared(list) => Box::leak(list.to_string().into_boxed_str()),
+        };
+        let names: Vec<&str> = names(list).collect();
+        if let Some(bad) = names.iter().find(|name| !is_plain(name)) {
+            return Err(super::inside_the_root(bad));
         }
-        Ok(count)
+        if names.windows(2).any(|w| w[0] >= w[1]) {
+            return Err("the index's paths are not sorted".into());
+        }
+        Ok(names)
     };
-    let (paths, kv_files) = (counted(&index.paths)?, counted(&index.kv_files)?);
+    let (paths, kv_files) = (split(&index.paths)?, split(&index.kv_files)?);
     let in_range = |anchor: &Anchor| match *anchor {
-        Anchor::Path(i) => (i as usize) < paths,
-        Anchor::KvFile(i) => (i as usize) < kv_files,
+        Anchor::Path(i) => (i as usize) < paths.len(),
+        Anchor::KvFile(i) => (i as usize) < kv_files.len(),
         Anchor::Holds(i) => (i as usize) < index.conditions.len(),
     };
     if !index.anchors.iter().all(in_range) {
@@ -597,6 +606,8 @@ fn decode_index(
         origin: origin.to_string(),
         index,
         bodies,
+        paths,
+        kv_files,
         decoded,
     })
 }
@@ -636,7 +647,7 @@ mod tests {
         let rules: Vec<_> = bundle.all().map(Result::unwrap).collect();
         let parsed = parse_file("/somewhere/mine.toml", RULE).unwrap();
         assert_eq!(format!("{rules:?}"), format!("{:?}", vec![&parsed]));
-        assert_eq!(bundle.paths().collect::<Vec<_>>(), ["etc/mine"]);
+        assert_eq!(bundle.paths(), ["etc/mine"]);
     }
 
     /// The anchors of each kind of condition: a rule is considered exactly when one holds.
@@ -785,7 +796,7 @@ mod tests {
             anchors_end,
             body_at: at as u32,
             body_len: body.len() as u32,
-            body_crc: crc32fast::hash(body),
+            body_crc: checksum(body),
         }
     }
 

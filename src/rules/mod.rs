@@ -229,8 +229,8 @@ impl RuleSet {
                 kv_files: kv_files.into_iter().collect(),
             },
             Some(bundle) => Wanted {
-                paths: merged(paths.into_iter(), bundle.paths()),
-                kv_files: merged(kv_files.into_iter(), bundle.kv_files()),
+                paths: merged(paths, bundle.paths()),
+                kv_files: merged(kv_files, bundle.kv_files()),
             },
         }
     }
@@ -253,23 +253,23 @@ impl RuleSet {
     }
 }
 
-/// Two sorted lists of distinct names as one, sorted, each once.
-fn merged<'a>(a: impl Iterator<Item = &'a str>, b: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let (mut a, mut b) = (a.peekable(), b.peekable());
-    let mut out = Vec::with_capacity(a.size_hint().0 + b.size_hint().0);
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x == y => {
-                b.next();
-                a.next()
-            }
-            (Some(x), Some(y)) if x < y => a.next(),
-            (_, Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, None) => return out,
-        };
-        out.extend(next);
+/// A few sorted names (the decoded rules') and many (a bundle's), as one sorted list, each once.
+/// Each of the few is placed by bisection and the many are copied between them in runs: ~100
+/// bisections instead of comparing 2,000 names one by one.
+fn merged<'a>(few: BTreeSet<&'a str>, many: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(few.len() + many.len());
+    let mut rest = many;
+    for name in few {
+        let at = rest.partition_point(|&m| m < name);
+        out.extend_from_slice(&rest[..at]);
+        out.push(name);
+        rest = &rest[at..];
+        if rest.first() == Some(&name) {
+            rest = &rest[1..];
+        }
     }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// User rules (`--fingerprints`), and what the user should know about how they were read.
@@ -423,6 +423,18 @@ mod tests {
             e.message.contains("already defined in") && e.message.ends_with("a.toml"),
             "{e}"
         );
+    }
+
+    /// The decoded rules' paths merged into a bundle's: sorted, each once, whichever list had it.
+    #[test]
+    fn merged_keeps_order_and_drops_repeats() {
+        let few: BTreeSet<&str> = ["a", "c", "e", "z"].into();
+        assert_eq!(
+            merged(few.clone(), &["b", "c", "d", "e", "f"]),
+            ["a", "b", "c", "d", "e", "f", "z"]
+        );
+        assert_eq!(merged(few.clone(), &[]), ["a", "c", "e", "z"]);
+        assert_eq!(merged(BTreeSet::new(), &["b", "c"]), ["b", "c"]);
     }
 
     #[test]
