@@ -120,8 +120,12 @@ const RULE_SETS: [Rules; 3] = [
     Rules::With500Compiled,
 ];
 
+/// A root as the CLI opens it for a probe: without the journal, which only `record`, tests and
+/// trace logging read.
 fn open(dir: &Path) -> Root {
-    Root::open(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    Root::open(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .without_journal()
 }
 
 /// Probe + identify: open the root, run every probe, match every rule, build the profile — what the
