@@ -770,7 +770,10 @@ impl Root {
         // A lookup walks down to the first `..` and no further than a listing can speak for it: a
         // `..` is in no listing, yet not absent. Listings are keyed by plain directories, so only
         // those that end before it count.
-        let limit = match rel.contains("..") {
+        // (memchr for a dot, not `str::contains`: that builds a substring searcher on every call.)
+        let dots = memchr::memchr_iter(b'.', rel.as_bytes())
+            .any(|i| rel.as_bytes().get(i + 1) == Some(&b'.'));
+        let limit = match dots {
             false => rel.len(),
             true => parents(rel)
                 .find(|&(_, name)| name == "..")

@@ -61,7 +61,6 @@ use super::{
     Condition, Fingerprint, Matcher, Named, RuleError, Str, UserRules, MAX_NESTING,
 };
 use crate::facts::Facts;
-use crate::text::is_plain;
 
 const MAGIC: &[u8; 16] = b"hostprint rules\n";
 const HEADER_LEN: usize = 64;
@@ -254,32 +253,36 @@ fn padded<const N: usize>(s: &str) -> [u8; N] {
     out
 }
 
-/// The names of an index's path list, in order. By byte, not `str::split`: its char searcher was a
-/// tenth of loading an index of 2,000 paths.
-fn names(list: &str) -> Names<'_> {
-    Names {
-        rest: Some(list).filter(|l| !l.is_empty()),
+/// The names of an index's path list, each checked plain (as [`is_plain`] checks a rule's path) and
+/// greater than the one before, in one pass over the bytes: splitting and checking 2,000 names with
+/// the general functions was a tenth of a run's instructions.
+fn split_checked(list: &'static str) -> Result<Vec<&'static str>, String> {
+    let mut out: Vec<&'static str> = Vec::new();
+    if list.is_empty() {
+        return Ok(out);
     }
-}
-
-struct Names<'a> {
-    rest: Option<&'a str>,
-}
-
-impl<'a> Iterator for Names<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let rest = self.rest?;
-        // SEP is ASCII, so the bytes around it are char boundaries.
-        match rest.bytes().position(|b| b == SEP as u8) {
-            Some(end) => {
-                self.rest = Some(&rest[end + 1..]);
-                Some(&rest[..end])
+    let bytes = list.as_bytes();
+    let (mut name_start, mut component_start) = (0, 0);
+    // memchr finds the separators 32 bytes at a time; the end of the list ends the last name.
+    let ends = memchr::memchr2_iter(b'/', SEP as u8, bytes).chain([bytes.len()]);
+    for i in ends {
+        // SEP and `/` are ASCII, so every index here is a char boundary.
+        if matches!(&bytes[component_start..i], b"" | b"." | b"..") {
+            let end = memchr::memchr(SEP as u8, &bytes[name_start..])
+                .map_or(list.len(), |n| name_start + n);
+            return Err(super::inside_the_root(&list[name_start..end]));
+        }
+        component_start = i + 1;
+        if bytes.get(i).is_none_or(|&b| b == SEP as u8) {
+            let name = &list[name_start..i];
+            if out.last().is_some_and(|&previous| previous >= name) {
+                return Err("the index's paths are not sorted".into());
             }
-            None => self.rest.take(),
+            out.push(name);
+            name_start = i + 1;
         }
     }
+    Ok(out)
 }
 
 /// Where a bundle's bodies are read from.
@@ -568,14 +571,7 @@ fn decode_index(
             // same way, should a deserializer ever hand one out.
             Str::Shared(list) => Box::leak(list.to_string().into_boxed_str()),
         };
-        let names: Vec<&str> = names(list).collect();
-        if let Some(bad) = names.iter().find(|name| !is_plain(name)) {
-            return Err(super::inside_the_root(bad));
-        }
-        if names.windows(2).any(|w| w[0] >= w[1]) {
-            return Err("the index's paths are not sorted".into());
-        }
-        Ok(names)
+        split_checked(list)
     };
     let (paths, kv_files) = (split(&index.paths)?, split(&index.kv_files)?);
     let in_range = |anchor: &Anchor| match *anchor {
@@ -648,6 +644,32 @@ mod tests {
         let parsed = parse_file("/somewhere/mine.toml", RULE).unwrap();
         assert_eq!(format!("{rules:?}"), format!("{:?}", vec![&parsed]));
         assert_eq!(bundle.paths(), ["etc/mine"]);
+    }
+
+    /// An index's path list: split, each name plain and after the one before, or refused naming
+    /// the name.
+    #[test]
+    fn path_lists_are_split_and_checked() {
+        assert_eq!(split_checked("").unwrap(), Vec::<&str>::new());
+        assert_eq!(
+            split_checked("etc/a\0etc/b\0usr/share/x").unwrap(),
+            ["etc/a", "etc/b", "usr/share/x"]
+        );
+        for (list, bad) in [
+            ("etc/a\0etc/../x", "etc/../x"),
+            ("./a", "./a"),
+            ("a/\0b", "a/"),
+            ("a\0\0b", ""),
+            ("/etc", "/etc"),
+            ("a//b", "a//b"),
+        ] {
+            let e = split_checked(list).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{list:?}: {e}");
+        }
+        for unsorted in ["b\0a", "a\0a"] {
+            let e = split_checked(unsorted).unwrap_err();
+            assert!(e.contains("not sorted"), "{e}");
+        }
     }
 
     /// The anchors of each kind of condition: a rule is considered exactly when one holds.
