@@ -67,9 +67,10 @@ pub struct Profile<'r> {
     pub kernel: facts::kernel::Kernel,
     pub host: facts::host::Host,
     pub warnings: Vec<Warning>,
-    /// Every rule's evaluation, matched first, then by weight held and id, for `--explain` (not part
-    /// of the JSON contract). They borrow the rules: the texts of a signal are read from its rule
-    /// when shown, not copied for every rule on every run.
+    /// The rules' evaluations, matched first, then by weight held and id, for `--explain` (not part
+    /// of the JSON contract): every rule from [`build_explained`]; from [`build`], every rule but a
+    /// compiled bundle's that nothing could make hold. They borrow the rules: the texts of a signal
+    /// are read from its rule when shown, not copied for every rule on every run.
     #[serde(skip)]
     pub explanation: Vec<Evaluation<'r>>,
     /// The facts behind it all (for formats that want more than the contract).
