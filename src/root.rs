@@ -725,15 +725,15 @@ impl Root {
         Ok((names, false))
     }
 
-    /// Lists, once each, the directories under which at least [`PRIME_MIN_NAMES`] distinct names of
-    /// `paths` lie (and whose size says they hold at most [`PRIME_ENTRIES_PER_NAME`] entries per
+    /// Lists, once each, the directories under which at least `PRIME_MIN_NAMES` (32) distinct names of
+    /// `paths` lie (and whose size says they hold at most `PRIME_ENTRIES_PER_NAME` (4) entries per
     /// name: a listing must cost less than the lookups it saves), so that [`Root::stat`] and [`Root::lstat`] answer "absent" from the listing for a
     /// name it lacks instead of looking the path up. Outcomes and the journal are exactly what the
     /// lookups would have given: a listing is taken through the same in-root resolution (so `etc`
     /// as a symlink lists its target, as a lookup of `etc/x` would pass through it), a name absent
     /// from it is absent to a lookup too, a manifest entry still stands in for it, and any path the
     /// listing shows, or cannot speak for, is looked up as before. A directory that cannot be
-    /// listed (unreadable, not a directory, more than [`PRIME_MAX_ENTRIES`]) is silently left to
+    /// listed (unreadable, not a directory, more than `PRIME_MAX_ENTRIES` (4,096)) is silently left to
     /// the lookups, which warn as they always did. Nothing under `proc/` is listed: that would be
     /// the full process scan the default path must never do.
     pub fn prime<'p>(&self, paths: impl IntoIterator<Item = &'p str>) {

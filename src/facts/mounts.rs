@@ -58,7 +58,7 @@ pub fn probe(root: &Root) -> Mounts {
 ///
 /// Only the first is kept: a hostile 4 MiB table of garbage is ~100k bad lines, and keeping an error
 /// for each cost more memory than the table itself. procfs-core's own error text is not used: it
-/// reads "Internal error: bug at <build path> (please report this procfs bug)" and can embed the
+/// reads `"Internal error: bug at <build path> (please report this procfs bug)"` and can embed the
 /// whole line; the line itself, shortened, says more.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BadLines {

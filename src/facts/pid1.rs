@@ -22,7 +22,7 @@ pub struct Pid1 {
 }
 
 impl Pid1 {
-    /// The basename of argv[0].
+    /// The basename of `argv[0]`.
     pub fn argv0(&self) -> Option<&str> {
         self.cmdline.first().map(|a| basename(a))
     }
