@@ -253,7 +253,7 @@ fn padded<const N: usize>(s: &str) -> [u8; N] {
     out
 }
 
-/// The names of an index's path list, each checked plain (as [`is_plain`] checks a rule's path) and
+/// The names of an index's path list, each checked plain (as `text::is_plain` checks a rule's path) and
 /// greater than the one before, in one pass over the bytes: splitting and checking 2,000 names with
 /// the general functions was a tenth of a run's instructions.
 fn split_checked(list: &'static str) -> Result<Vec<&'static str>, String> {
