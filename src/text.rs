@@ -87,8 +87,26 @@ mod tests {
     fn is_normal_is_no_empty_and_no_dot_component() {
         let by_definition = |p: &str| p.split('/').all(|c| !c.is_empty() && c != ".");
         for p in [
-            "", ".", "..", "/", "a", "a/b", "a//b", "/a", "a/", "./a", "a/.", "a/./b", "a/../b", ".a",
-            "a/.b", "a./b", "..a", "a/..", "etc/os-release", "usr/share/x.y/z",
+            "",
+            ".",
+            "..",
+            "/",
+            "a",
+            "a/b",
+            "a//b",
+            "/a",
+            "a/",
+            "./a",
+            "a/.",
+            "a/./b",
+            "a/../b",
+            ".a",
+            "a/.b",
+            "a./b",
+            "..a",
+            "a/..",
+            "etc/os-release",
+            "usr/share/x.y/z",
         ] {
             assert_eq!(is_normal(p), by_definition(p), "{p:?}");
         }
