@@ -46,7 +46,6 @@
 //! file was overwritten in place) or does not decode (a bundle made by hand) is reported when it is
 //! needed: a warning in the profile naming the rule, or exit 2 from `--check` and `fingerprints`.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
@@ -57,8 +56,8 @@ use serde::{Deserialize, Serialize};
 
 use super::eval::holds;
 use super::{
-    check_compiled, check_id, duplicate_id, open_rule_file, parse_file, refused_for_nesting,
-    Condition, Fingerprint, Matcher, Named, RuleError, Str, UserRules, MAX_NESTING,
+    check_compiled, check_id, duplicate_id, named_paths, open_rule_file, parse_file,
+    refused_for_nesting, Condition, Fingerprint, Matcher, RuleError, Str, UserRules, MAX_NESTING,
 };
 use crate::facts::Facts;
 
@@ -156,19 +155,7 @@ impl Anchoring<'_> {
 
 /// The bundle of `rules`, each with the TOML `(file name, text)` it was parsed from.
 pub fn compile(rules: &[(Fingerprint, String)]) -> Vec<u8> {
-    let (mut paths, mut kv_files) = (BTreeSet::new(), BTreeSet::new());
-    for (rule, _) in rules {
-        for c in rule.conditions() {
-            c.named(&mut |use_, path| match use_ {
-                Named::Path => {
-                    paths.insert(path);
-                }
-                Named::KvFile => {
-                    kv_files.insert(path);
-                }
-            });
-        }
-    }
+    let (paths, kv_files) = named_paths(rules.iter().map(|(rule, _)| rule));
     let paths: Vec<&str> = paths.into_iter().collect();
     let kv_files: Vec<&str> = kv_files.into_iter().collect();
     let mut anchoring = Anchoring {

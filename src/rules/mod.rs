@@ -75,33 +75,28 @@ impl RuleSet {
     /// of whose anchors holds. The others have no signal that holds, so no candidate and no weight
     /// among them: they change nothing in a profile but `--explain`, which asks for [`RuleSet::all`].
     pub fn considered(&self, facts: &crate::facts::Facts) -> Considered<'_> {
-        let mut out = Considered {
-            rules: self.rules.iter().collect(),
-            damaged: Vec::new(),
-        };
-        if let Some(bundle) = &self.bundle {
-            for rule in bundle.anchored(facts) {
-                match rule {
-                    Ok(rule) => out.rules.push(rule),
-                    Err(e) => out.damaged.push(e),
-                }
-            }
-        }
-        out
+        let from_bundle = self.bundle.as_ref().map(|b| b.anchored(facts));
+        self.with_bundle_rules(from_bundle.into_iter().flatten())
     }
 
     /// Every rule, the bundle's decoded (`--explain`, `fingerprints`, `--check`).
     pub fn all(&self) -> Considered<'_> {
+        self.with_bundle_rules(self.bundle.iter().flat_map(bundle::Bundle::all))
+    }
+
+    /// The decoded rules, then the bundle rules given, each decoded or reported damaged.
+    fn with_bundle_rules<'r>(
+        &'r self,
+        from_bundle: impl Iterator<Item = Result<&'r Fingerprint, String>>,
+    ) -> Considered<'r> {
         let mut out = Considered {
             rules: self.rules.iter().collect(),
             damaged: Vec::new(),
         };
-        if let Some(bundle) = &self.bundle {
-            for rule in bundle.all() {
-                match rule {
-                    Ok(rule) => out.rules.push(rule),
-                    Err(e) => out.damaged.push(e),
-                }
+        for rule in from_bundle {
+            match rule {
+                Ok(rule) => out.rules.push(rule),
+                Err(e) => out.damaged.push(e),
             }
         }
         out
@@ -212,17 +207,7 @@ impl RuleSet {
     /// Every path and key file the rules ask about, sorted, each once, so the probes look at exactly
     /// those. A bundle's lists come sorted; they are merged in, not sorted again.
     pub fn wanted(&self) -> Wanted<'_> {
-        let (mut paths, mut kv_files) = (BTreeSet::new(), BTreeSet::new());
-        for c in self.rules.iter().flat_map(Fingerprint::conditions) {
-            c.named(&mut |use_, path| match use_ {
-                Named::Path => {
-                    paths.insert(path);
-                }
-                Named::KvFile => {
-                    kv_files.insert(path);
-                }
-            });
-        }
+        let (paths, kv_files) = named_paths(&self.rules);
         match &self.bundle {
             None => Wanted {
                 paths: paths.into_iter().collect(),
@@ -251,6 +236,25 @@ impl RuleSet {
         }
         out
     }
+}
+
+/// Every path the rules' conditions name, and every key file they read, sorted, each once: what
+/// the probes look at for them ([`RuleSet::wanted`]), and a compiled bundle's index of them.
+fn named_paths<'r>(
+    rules: impl IntoIterator<Item = &'r Fingerprint>,
+) -> (BTreeSet<&'r str>, BTreeSet<&'r str>) {
+    let (mut paths, mut kv_files) = (BTreeSet::new(), BTreeSet::new());
+    for c in rules.into_iter().flat_map(Fingerprint::conditions) {
+        c.named(&mut |use_, path| match use_ {
+            Named::Path => {
+                paths.insert(path);
+            }
+            Named::KvFile => {
+                kv_files.insert(path);
+            }
+        });
+    }
+    (paths, kv_files)
 }
 
 /// A few sorted names (the decoded rules') and many (a bundle's), as one sorted list, each once.
@@ -290,7 +294,7 @@ fn duplicate_id<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<(usize, us
     let ids = ids.into_iter();
     let mut seen: foldhash::HashMap<&str, usize> =
         HashMap::with_capacity_and_hasher(ids.size_hint().0, Default::default());
-    for (i, id) in ids.into_iter().enumerate() {
+    for (i, id) in ids.enumerate() {
         if let Some(&first) = seen.get(id) {
             return Some((first, i));
         }
