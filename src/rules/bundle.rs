@@ -60,6 +60,7 @@ use super::{
     refused_for_nesting, Condition, Fingerprint, Matcher, RuleError, Str, UserRules, MAX_NESTING,
 };
 use crate::facts::Facts;
+use crate::text::plain_component;
 
 const MAGIC: &[u8; 16] = b"hostprint rules\n";
 const HEADER_LEN: usize = 64;
@@ -254,7 +255,7 @@ fn split_checked(list: &'static str) -> Result<Vec<&'static str>, String> {
     let ends = memchr::memchr2_iter(b'/', SEP as u8, bytes).chain([bytes.len()]);
     for i in ends {
         // SEP and `/` are ASCII, so every index here is a char boundary.
-        if matches!(&bytes[component_start..i], b"" | b"." | b"..") {
+        if !plain_component(&bytes[component_start..i]) {
             let end = memchr::memchr(SEP as u8, &bytes[name_start..])
                 .map_or(list.len(), |n| name_start + n);
             return Err(super::inside_the_root(&list[name_start..end]));
@@ -401,14 +402,29 @@ fn within<'k>(names: &[&str], keys: impl Iterator<Item = &'k String>) -> Vec<boo
     out
 }
 
+/// Why compiled bytes did not decode.
+enum Undecoded {
+    /// `any`/`all` nested past [`MAX_NESTING`] (refused while decoding, before the stack could run
+    /// out; postcard keeps no custom error text, so the reason comes from `refused_for_nesting`).
+    TooDeep,
+    Bad(postcard::Error),
+}
+
+/// Postcard of `T` (a rule or an index), with the nesting refusal told apart from other damage.
+fn from_postcard<T: Deserialize<'static>>(bytes: &'static [u8]) -> Result<T, Undecoded> {
+    refused_for_nesting();
+    postcard::from_bytes(bytes).map_err(|e| match refused_for_nesting() {
+        true => Undecoded::TooDeep,
+        false => Undecoded::Bad(e),
+    })
+}
+
 /// One rule's body, decoded and checked as [`check_compiled`] does. Public for the fuzz target.
 pub fn decode_rule(bytes: &'static [u8]) -> Result<Fingerprint, String> {
-    refused_for_nesting();
-    let rule: Fingerprint =
-        postcard::from_bytes(bytes).map_err(|e| match refused_for_nesting() {
-            true => format!("it nests any/all more than {MAX_NESTING} deep"),
-            false => format!("it does not decode: {e}"),
-        })?;
+    let rule: Fingerprint = from_postcard(bytes).map_err(|e| match e {
+        Undecoded::TooDeep => format!("it nests any/all more than {MAX_NESTING} deep"),
+        Undecoded::Bad(e) => format!("it does not decode: {e}"),
+    })?;
     check_compiled(&rule)?;
     Ok(rule)
 }
@@ -546,10 +562,11 @@ fn decode_index(
     bodies_len: u64,
     origin: &str,
 ) -> Result<Bundle, String> {
-    refused_for_nesting();
-    let index: Index = postcard::from_bytes(bytes).map_err(|e| match refused_for_nesting() {
-        true => format!("the compiled rules nest any/all more than {MAX_NESTING} deep"),
-        false => format!("the compiled rules do not decode: {e}"),
+    let index: Index = from_postcard(bytes).map_err(|e| match e {
+        Undecoded::TooDeep => {
+            format!("the compiled rules nest any/all more than {MAX_NESTING} deep")
+        }
+        Undecoded::Bad(e) => format!("the compiled rules do not decode: {e}"),
     })?;
     let split = |list: &Str| -> Result<Vec<&'static str>, String> {
         let list: &'static str = match list {
