@@ -242,7 +242,7 @@ pub fn secret_reason(path: &str) -> Option<&'static str> {
         (".aws", "cloud credentials"),
         (".gnupg", "GPG keys"),
     ];
-    let path = normalize(path).into_owned();
+    let path = normalize(path);
     if let Some((_, why)) = PATHS
         .iter()
         .find(|(p, _)| path == *p || path.starts_with(&format!("{p}/")))
@@ -312,7 +312,7 @@ impl Plan {
     fn new(root: &Root, journal: &[Access], captured: &Captured) -> Plan {
         let mut plan = Plan::default();
         for access in journal {
-            let asked = normalize(&access.path).into_owned();
+            let asked = normalize(&access.path);
             // The source's own manifest is not a probed file: the entries it contributed come back
             // through the walk, and `record` writes a manifest of its own.
             if asked == MANIFEST_FILE {
@@ -332,7 +332,7 @@ impl Plan {
                 }
                 // The names a probe listed are part of what it saw.
                 if let (Op::List, Step::Dir(dir)) = (access.op, end) {
-                    plan.add_listed(dir, captured.lists.get(&asked));
+                    plan.add_listed(dir, captured.lists.get(asked.as_ref()));
                 }
             }
             let has_link = steps.iter().any(|s| matches!(s, Step::Link { .. }));

@@ -21,8 +21,8 @@ use crate::text::{is_plain, line_of, normalize};
 /// compiled bundle's rules borrow it from the bundle's bytes, which [`crate::rules::bundle`] keeps
 /// for the life of the process; only rules parsed from TOML own theirs. 500 user rules hold ~17,000
 /// strings: decoding each into its own allocation was most of a bundle's load time and a third of the
-/// memory it added. Cloning either kind allocates nothing (an evaluation clones a signal's texts into
-/// its outcomes), and both compare, hash, print and serialize as the `str` they hold.
+/// memory it added. Cloning either kind allocates nothing (`--explain` clones a signal's `why` into
+/// each outcome it shows), and both compare, hash, print and serialize as the `str` they hold.
 #[derive(Clone)]
 pub enum Str {
     Static(&'static str),

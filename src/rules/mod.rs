@@ -429,6 +429,36 @@ mod tests {
         );
     }
 
+    /// A second bundle replaces the first's rules by id, as `extend` replaces decoded ones; the first
+    /// bundle's other rules stay.
+    #[test]
+    fn a_second_bundle_replaces_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let rule = |id: &str, name: &str| {
+            let text = format!(
+                "id = \"{id}\"\nname = \"{name}\"\nkind = \"container-os\"\n[[require]]\nwhy = \"w\"\ninit = \"systemd\"\n"
+            );
+            (parse_file(&format!("{id}.toml"), &text).unwrap(), text)
+        };
+        let load = |file: &str, rules: &[(Fingerprint, String)]| {
+            let path = dir.path().join(file);
+            std::fs::write(&path, bundle::compile(rules)).unwrap();
+            RuleSet::load_user(&path).unwrap()
+        };
+        let mut set = RuleSet::default();
+        set.add_user(load("one", &[rule("a", "A1"), rule("b", "B1")]));
+        set.add_user(load("two", &[rule("b", "B2"), rule("c", "C2")]));
+        let all = set.all();
+        assert!(all.damaged.is_empty());
+        let mut names: Vec<String> = all
+            .rules
+            .iter()
+            .map(|r| format!("{}={}", r.id, r.name))
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a=A1", "b=B2", "c=C2"]);
+    }
+
     /// The decoded rules' paths merged into a bundle's: sorted, each once, whichever list had it.
     #[test]
     fn merged_keeps_order_and_drops_repeats() {
