@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Whole-process benchmark for issue 6: what one `hostprint --format json` costs a node, measured
-# against the tools it replaces, in one run on one machine, and checked against the issue's targets.
+# Whole-process benchmark: what one `hostprint --format json` costs a node, measured against the
+# tools it replaces, in one run on one machine, and checked against the targets in docs/performance.md.
 #
 #   scripts/bench.sh [--strict] [--quick]
 #
@@ -51,7 +51,7 @@ command -v hyperfine >/dev/null || apt_install hyperfine
 sdv=$(command -v systemd-detect-virt || true)
 
 # ---- builds -----------------------------------------------------------------------------------------
-# The static build is the release artifact (README "Performance"): glibc linked in, no dynamic loader
+# The static build is the release artifact (README "Install"): glibc linked in, no dynamic loader
 # at start-up. crt-static needs an explicit --target, or proc-macro crates would be built static too
 # (which rustc refuses), so it lands in target/<triple>/release.
 host=$(rustc -vV | sed -n 's/^host: //p')
