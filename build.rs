@@ -11,7 +11,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-// Only what the loader uses; `parents` serves `Root::prime`.
+// Only what the loader uses; the rest serves the library.
 #[allow(dead_code)]
 #[path = "src/text.rs"]
 mod text;

@@ -15,3 +15,4 @@ pub mod root;
 pub mod rules;
 pub mod schema;
 mod text;
+pub mod warning;

@@ -37,9 +37,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::facts::{self, Facts};
-use crate::root::{Root, Warning};
+use crate::root::Root;
 use crate::rules::eval::{evaluate, Evaluation, Section};
 use crate::rules::{Kind, RuleSet, Str};
+use crate::warning::Warning;
 
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -1,39 +1,26 @@
 //! `hostprint record DIR`: copy from a root exactly what the probes read, so that
 //! `hostprint --root DIR` replays the same profile and a user can send us their node as a fixture.
 //!
-//! How, in three passes, and why each is shaped so:
-//! 1. **Probe once, as a normal run does.** The source is opened with [`Root::capture`] and profiled
-//!    with the same rules, so the journal holds exactly the paths the probes touched and the capture
-//!    holds the bytes they read. Copying those bytes (not a second read) matters for `proc/`, whose
-//!    files change between two reads.
-//! 2. **Plan.** Each journaled path is retraced component by component ([`Root::trace`]), so every
-//!    symlink met on the way is recreated with its target text (`etc/os-release ->
-//!    ../usr/lib/os-release`, `var/run -> ../run`, `proc/self -> 4242`), every directory passed is
-//!    created, and what git cannot hold (sockets, FIFOs, devices, unreadable files with their errno
-//!    name) becomes a manifest entry. A file only `stat`ed is recreated empty (its kind is the fact;
-//!    a multi-megabyte binary such as `usr/lib/snapd/snapd` is not copied). A file read past the
-//!    probe's cap keeps the cap plus one byte, so the replay finds it too long exactly as the probe
-//!    did. Names a probe listed are recreated as empty files when nothing else put them there.
-//! 3. **Write** into DIR, which must be new or empty and must not lie where the probes read (writing
-//!    there would change the host being recorded). Directories first, then files, then symlinks last,
-//!    so no write ever passes through a recorded link (an absolute `var/run -> /run` would otherwise
-//!    lead out of DIR).
-//!
-//! Never secrets: before a file's bytes are planned, its path as read and the path it resolves to are
-//! checked against [`secret_reason`]. A withheld file is not copied; it is listed in the manifest as
-//! `type = "unreadable"`, `error = "EXCLUDED"`, so the replay says plainly that the recorder withheld
-//! it rather than pretending it was absent, and the summary names it.
+//! The source is probed once, as a normal run, with a [`Capture`] keeping the bytes each read returned
+//! (not a second read, which a changing `proc/` would answer differently). Each journaled path is then
+//! retraced ([`Root::trace`]) so that every symlink and directory on the way is recreated, and what git
+//! cannot hold (sockets, FIFOs, devices, unreadable files) becomes a manifest entry. DIR must be new or
+//! empty and must not lie where the probes read; links are written last, so no write passes through
+//! one. Secrets are never copied: a path [`secret_reason`] names is listed as `unreadable` with
+//! `error = "EXCLUDED"` instead, and the summary names it.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::profile;
 use crate::root::{
-    normalize, Access, Captured, Last, Manifest, ManifestEntry, ManifestKind, Op, Root, RootError,
-    Step, EXCLUDED, MANIFEST_FILE,
+    normalize, Access, Failure, Last, Manifest, ManifestEntry, Op, Outcome, Reason, Root,
+    RootError, Step, Tap, MANIFEST_FILE,
 };
 use crate::rules::RuleSet;
 
@@ -108,14 +95,48 @@ impl fmt::Display for Summary {
     }
 }
 
+/// What the probes saw: the bytes each read returned and the names each listing returned, by
+/// normalized path.
+#[derive(Debug, Default)]
+struct Capture {
+    /// Up to the cap plus one byte: a file longer than the cap keeps that extra byte, so a replay
+    /// finds it too long exactly as the probe did. A path read with several caps keeps the longest
+    /// read.
+    reads: RefCell<BTreeMap<String, Vec<u8>>>,
+    lists: RefCell<BTreeMap<String, Vec<String>>>,
+}
+
+impl Tap for Capture {
+    fn read(&self, path: &str, bytes: &[u8]) {
+        let mut reads = self.reads.borrow_mut();
+        let kept = reads.entry(path.to_string()).or_default();
+        if bytes.len() > kept.len() {
+            *kept = bytes.to_vec();
+        }
+    }
+
+    fn list(&self, path: &str, names: &[String]) {
+        self.lists
+            .borrow_mut()
+            .insert(path.to_string(), names.to_vec());
+    }
+}
+
+/// Opens `source` with a fresh [`Capture`] seeing every read.
+fn open_captured(source: &Path) -> Result<(Root, Rc<Capture>), RootError> {
+    let capture = Rc::new(Capture::default());
+    let root = Root::open_tapped(source, capture.clone())?;
+    Ok((root, capture))
+}
+
 /// Records `source` into `out` (see the module docs).
 pub fn record(source: &Path, rules: &RuleSet, out: &Path) -> Result<Summary, RecordError> {
     // Refuse early, before probing, so a mistaken DIR costs nothing.
     ensure_empty(out)?;
-    let root = Root::open(source)?.capture();
+    let (root, capture) = open_captured(source)?;
     let profile = profile::build(&root, rules);
     let journal = root.journal();
-    let plan = Plan::new(&root, &journal, &root.captured());
+    let plan = Plan::new(&root, &journal, &capture);
     ensure_not_probed(source, out, &journal, &plan)?;
     let mut summary = plan.write(out)?;
     summary.identity = match &profile.identity.id {
@@ -294,7 +315,9 @@ pub fn secret_reason(path: &str) -> Option<&'static str> {
     None
 }
 
-/// What to write, keyed by canonical path relative to the root.
+/// What to write, keyed by canonical path relative to the root. A file only `stat`ed is written
+/// empty (its kind is the fact, not its bytes); names a probe listed become empty placeholders when
+/// nothing else put them there.
 #[derive(Debug, Default)]
 struct Plan {
     dirs: BTreeSet<String>,
@@ -309,7 +332,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(root: &Root, journal: &[Access], captured: &Captured) -> Plan {
+    fn new(root: &Root, journal: &[Access], captured: &Capture) -> Plan {
         let mut plan = Plan::default();
         for access in journal {
             let asked = normalize(&access.path);
@@ -327,12 +350,12 @@ impl Plan {
             if let Some(end) = steps.last() {
                 // For an absent path the last step is only the deepest directory that exists,
                 // which the probe did not touch.
-                if access.outcome != "absent" {
+                if access.outcome != Outcome::Failed(Failure::Absent) {
                     plan.ends.insert(step_path(end).to_string());
                 }
                 // The names a probe listed are part of what it saw.
                 if let (Op::List, Step::Dir(dir)) = (access.op, end) {
-                    plan.add_listed(dir, captured.lists.get(asked.as_ref()));
+                    plan.add_listed(dir, captured.lists.borrow().get(asked.as_ref()));
                 }
             }
             let has_link = steps.iter().any(|s| matches!(s, Step::Link { .. }));
@@ -367,7 +390,7 @@ impl Plan {
         step: Step,
         access: &Access,
         asked: &str,
-        captured: &Captured,
+        captured: &Capture,
     ) -> Option<ManifestEntry> {
         match step {
             Step::Dir(path) => {
@@ -379,19 +402,20 @@ impl Plan {
             Step::File(path) => {
                 if let Some(why) = secret_reason(&path).or_else(|| secret_reason(asked)) {
                     self.withheld.insert(path.clone(), why);
-                    let entry = ManifestEntry {
-                        path: path.clone(),
-                        kind: ManifestKind::Unreadable,
-                        error: Some(EXCLUDED.to_string()),
-                    };
+                    let entry = ManifestEntry::unreadable(path.clone(), Reason::Withheld);
                     self.manifest.insert(path, entry.clone());
                     return Some(entry);
                 }
                 let bytes = match access.op {
-                    Op::Read => captured.reads.get(asked).cloned().unwrap_or_default(),
+                    Op::Read => captured
+                        .reads
+                        .borrow()
+                        .get(asked)
+                        .cloned()
+                        .unwrap_or_default(),
                     _ => Vec::new(),
                 };
-                if access.outcome.contains("truncated") {
+                if access.outcome == Outcome::Truncated {
                     let kept = self.truncated.entry(path.clone()).or_default();
                     *kept = (*kept).max(bytes.len());
                 }
@@ -611,11 +635,11 @@ mod tests {
         ] {
             std::fs::write(src.path().join("etc/units").join(name), body).unwrap();
         }
-        let root = Root::open(src.path()).unwrap().capture();
+        let (root, capture) = open_captured(src.path()).unwrap();
         root.list("etc/units", 10).unwrap();
         root.stat("etc/units/a.service").unwrap();
         root.read("etc/units/read.conf", 100).unwrap();
-        let plan = Plan::new(&root, &root.journal(), &root.captured());
+        let plan = Plan::new(&root, &root.journal(), &capture);
         let out = tempfile::tempdir().unwrap();
         let summary = plan.write(&out.path().join("rec")).unwrap();
         let units = out.path().join("rec/etc/units");
@@ -636,5 +660,18 @@ mod tests {
             "b.service only; the others were written as files"
         );
         assert_eq!(summary.files, 2);
+    }
+
+    #[test]
+    fn captured_reads_keep_one_byte_past_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/big"), vec![b'a'; 5000]).unwrap();
+        let (root, capture) = open_captured(dir.path()).unwrap();
+        root.read("etc/big", 100).unwrap();
+        root.read("./etc//big", 10).unwrap();
+        root.list("etc", 10).unwrap();
+        assert_eq!(capture.reads.borrow()["etc/big"].len(), 101);
+        assert_eq!(capture.lists.borrow()["etc"], ["big"]);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Kept free of any other crate module so that `build.rs` can compile it together with the rule
 //! loader (`src/rules/format.rs`) and validate the shipped rules at build time with the same code.
-//! `crate::root` re-exports both, where the rest of hostprint finds them.
+//! `crate::root` re-exports `normalize`, where the rest of hostprint finds it.
 
 /// The components of a path, `.` and empty ones dropped (`..` kept: only a walk can place it).
 pub fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
@@ -12,32 +12,16 @@ pub fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 /// `/etc/os-release`, `etc/os-release` and `./etc//os-release` all name the same place.
 pub fn normalize(path: &str) -> std::borrow::Cow<'_, str> {
     // Every read normalizes its path, and the probes' and rules' paths are already in normal form:
-    // those are borrowed as they are (no allocation per access; 2,000 with 500 user rules).
+    // those are borrowed as they are.
     if is_normal(path) {
         return path.into();
     }
     components(path).collect::<Vec<_>>().join("/").into()
 }
 
-/// Each directory of a normal path with the name under it: `etc/a/b` gives (`etc`, `a`) and
-/// (`etc/a`, `b`). The walk a lookup makes, which `Root::prime` counts names along and answers from.
-pub fn parents(path: &str) -> impl Iterator<Item = (&str, &str)> {
-    // Bytes, not `match_indices`: its char searcher cost 1% of a run with 500 user rules.
-    let bytes = path.as_bytes();
-    let slashes = bytes.iter().enumerate().filter(|&(_, &b)| b == b'/');
-    slashes.map(move |(i, _)| {
-        let rest = &bytes[i + 1..];
-        let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
-        (&path[..i], &path[i + 1..i + 1 + end])
-    })
-}
-
 /// A normal relative path without `..` (`etc/os-release`): one whose lookup walks down through each
-/// of its prefixes and never climbs out of one. Rules may only name such paths, and only over them
-/// can a listing of a parent directory stand for a lookup (`Root::prime`).
+/// of its prefixes and never climbs out of one. Rules may only name such paths.
 pub fn is_plain(path: &str) -> bool {
-    // Split on the byte: a `str` split by char was an eighth of the instructions of a run with 500
-    // user rules, which ask this of 2,000 paths several times each.
     path.as_bytes().split(|&b| b == b'/').all(plain_component)
 }
 
@@ -47,9 +31,7 @@ pub fn plain_component(c: &[u8]) -> bool {
     !matches!(c, b"" | b"." | b"..")
 }
 
-/// No empty and no `.` component: what [`normalize`] would return unchanged. Split on the byte, as
-/// `is_plain` does: the fastest of the walks measured (callgrind: ~290 instructions a path; a
-/// component-length loop and a memchr scan were no better), and every lookup asks this.
+/// No empty and no `.` component: what [`normalize`] would return unchanged.
 fn is_normal(path: &str) -> bool {
     path.as_bytes()
         .split(|&b| b == b'/')
@@ -126,19 +108,5 @@ mod tests {
         ] {
             assert!(!is_plain(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn parents_walk_down_one_name_at_a_time() {
-        let walk: Vec<_> = parents("usr/share/flatcar/release").collect();
-        assert_eq!(
-            walk,
-            [
-                ("usr", "share"),
-                ("usr/share", "flatcar"),
-                ("usr/share/flatcar", "release")
-            ]
-        );
-        assert_eq!(parents("etc").count(), 0);
     }
 }

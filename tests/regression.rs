@@ -6,7 +6,8 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use hostprint::facts::{environment, mounts, pid1, update};
-use hostprint::root::{Root, Warning, MANIFEST_FILE};
+use hostprint::root::{Root, MANIFEST_FILE};
+use hostprint::warning::Warning;
 
 fn fifo(path: &Path) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -19,7 +19,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::root::{Failure, Root, Warning};
+use crate::root::{Failure, Root};
+use crate::warning::Warning;
 
 pub const PID_INIT_INO: u64 = 4026531836;
 pub const CGROUP_INIT_INO: u64 = 4026531835;

@@ -19,7 +19,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::Serialize;
 
-use crate::root::{Failure, FileKind, Root, Warning};
+use crate::root::{Failure, FileKind, Root};
+use crate::warning::Warning;
 
 /// Everything observed. Rules read this and nothing else.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -36,7 +37,7 @@ pub struct Facts {
     pub environment: environment::Environment,
     pub host: host::Host,
     /// Paths the loaded rules ask about that are there (absent and unresolvable ones are left out:
-    /// to a rule both are "not there", and most of the 2,000 paths 500 user rules name are).
+    /// to a rule both are "not there").
     pub paths: BTreeMap<String, PathFact>,
     /// `KEY=value` files the loaded rules ask about (absent or unreadable files are absent here).
     pub kv_files: BTreeMap<String, BTreeMap<String, String>>,
@@ -51,8 +52,7 @@ pub struct PathFact {
     pub link_target: Option<String>,
 }
 
-/// What the rules need probed beyond the fixed probes, sorted, each once. Borrowed from the rules:
-/// 500 user rules name 2,000 paths, and copying each was a tenth of a run.
+/// What the rules need probed beyond the fixed probes, sorted, each once, borrowed from the rules.
 #[derive(Clone, Debug, Default)]
 pub struct Wanted<'r> {
     pub paths: Vec<&'r str>,
@@ -64,9 +64,6 @@ const CPUINFO_CAP: usize = 4 << 20;
 
 /// Runs every probe over `root`.
 pub fn collect(root: &Root, wanted: &Wanted) -> Facts {
-    // First, so that the fixed probes' absent markers under the same directories are answered from
-    // the listings too.
-    root.prime(wanted.paths.iter().copied());
     let mut facts = Facts {
         os_release: guarded(root, "os-release", || os_release::probe(root)),
         kernel: guarded(root, "kernel", || kernel::probe(root)),
@@ -87,8 +84,7 @@ pub fn collect(root: &Root, wanted: &Wanted) -> Facts {
         environment::probe(root, cpuinfo.as_deref(), facts.mounts.cgroup)
     });
     facts.host = guarded(root, "host", || host::probe(root, cpuinfo.as_deref()));
-    // One guard for all the paths (a span each cost more than most lookups, which a listing
-    // answers); they come sorted, so the map is built in one pass.
+    // One guard for all the paths; they come sorted, so the map is built in one pass.
     facts.paths = guarded(root, "paths", || {
         wanted
             .paths
@@ -113,11 +109,9 @@ fn probe_path(root: &Root, path: &str) -> PathFact {
         _ => None,
     };
     // Only a trailing symlink makes stat differ from lstat (both resolve the parents alike and consult
-    // the manifest alike), so only then is the path looked up again: one lookup instead of two for
-    // each of the ~100 paths the rules name, most of them absent (2,000 with 500 user rules). Any
-    // other failure is looked up again so that stat warns exactly as it would have. A loop or a
-    // permission error on a marker is warned about by `Root::stat`; the rule sees "absent", the
-    // profile says why.
+    // the manifest alike), so only then is the path looked up again. Any other failure is looked up
+    // again so that stat warns exactly as it would have. A loop or a permission error on a marker is
+    // warned about by `Root::stat`; the rule sees "absent", the profile says why.
     let kind = match lstat {
         Ok(FileKind::Symlink) => root.stat(path).ok(),
         Ok(kind) => Some(kind),

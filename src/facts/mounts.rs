@@ -11,7 +11,8 @@ use serde::Serialize;
 use procfs_core::process::MountInfo;
 
 use crate::facts::os_release::shorten;
-use crate::root::{Root, Warning};
+use crate::root::Root;
+use crate::warning::Warning;
 
 /// A mount table of thousands of lines (a busy Kubernetes node) stays well under this.
 const CAP: usize = 4 << 20;

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::root::{Failure, Root, Warning};
+use crate::root::{Failure, Root};
+use crate::warning::Warning;
 
 /// os-release files are a few hundred bytes; 64 KiB is generous and bounds a hostile one.
 pub const CAP: usize = 64 * 1024;

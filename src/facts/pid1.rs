@@ -41,7 +41,7 @@ pub fn probe(root: &Root) -> Pid1 {
     let (exe, exe_error) = match root.readlink("proc/1/exe") {
         Ok(target) => (Some(target), None),
         Err(Failure::Absent) => (None, None),
-        Err(Failure::Unreadable(reason)) => (None, Some(reason)),
+        Err(Failure::Unreadable(reason)) => (None, Some(reason.to_string())),
         Err(other) => (None, Some(other.to_string())),
     };
     Pid1 {

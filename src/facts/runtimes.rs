@@ -9,7 +9,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::root::{FileKind, Root, Warning};
+use crate::root::{FileKind, Root};
+use crate::warning::Warning;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Runtime {

@@ -13,7 +13,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::facts::os_release::read_env_file;
-use crate::root::{Failure, FileKind, Root, Warning};
+use crate::root::{Failure, FileKind, Root};
+use crate::warning::Warning;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UpdateAgent {

@@ -1,0 +1,740 @@
+//! The root being probed, and the only door through which hostprint reads anything.
+//!
+//! Probes name paths relative to the root (`etc/os-release`), and resolution has chroot semantics:
+//! symlinks, absolute ones and `..` included, stay inside the root (see `resolver`). Only regular
+//! files are opened for reading, after an `fstat` of an `O_PATH` handle, so a FIFO or a device cannot
+//! block; reads are capped; and absent, unreadable (with its errno) and wrong-kind stay distinct,
+//! because only "absent" may trigger a fallback. Reads warn about bad input for the profile and are
+//! journaled for `hostprint record`, tests and trace logging. A recorded root's manifest stands in
+//! for what git cannot hold (see `manifest`).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::{fstat, SFlag};
+
+mod manifest;
+mod resolver;
+mod trace;
+
+use manifest::Replay;
+pub use manifest::{Manifest, ManifestEntry, ManifestKind, MANIFEST_FILE};
+use resolver::Resolver;
+pub use trace::{Last, Step};
+
+pub use crate::text::normalize;
+use crate::warning::Warning;
+
+/// The running kernel's boot id: equal in two roots means one running machine.
+const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
+
+/// What a path is, as `lstat`/`stat` would say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Socket,
+    Fifo,
+    CharDevice,
+    BlockDevice,
+}
+
+impl FileKind {
+    fn from_mode(mode: u32) -> FileKind {
+        match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFDIR => FileKind::Dir,
+            SFlag::S_IFLNK => FileKind::Symlink,
+            SFlag::S_IFSOCK => FileKind::Socket,
+            SFlag::S_IFIFO => FileKind::Fifo,
+            SFlag::S_IFCHR => FileKind::CharDevice,
+            SFlag::S_IFBLK => FileKind::BlockDevice,
+            _ => FileKind::File,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::File => "file",
+            FileKind::Dir => "directory",
+            FileKind::Symlink => "symlink",
+            FileKind::Socket => "socket",
+            FileKind::Fifo => "fifo",
+            FileKind::CharDevice => "char-device",
+            FileKind::BlockDevice => "block-device",
+        }
+    }
+}
+
+/// Why a path could not be used. `Absent` is the only outcome that justifies a fallback.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// ENOENT, or a path component that is not a directory (ENOTDIR).
+    Absent,
+    /// It exists but could not be resolved or read.
+    Unreadable(Reason),
+    /// It exists but is not what the caller needs (a FIFO where a file was expected, …).
+    WrongKind(FileKind),
+}
+
+/// Why a path that exists could not be resolved or read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// What the kernel said.
+    Errno(Errno),
+    /// `hostprint record` withheld the file as a possible secret (manifest `error = "EXCLUDED"`).
+    Withheld,
+    /// A refusal that has no errno (pathrs' safety checks), or a manifest error that names no errno.
+    Other(String),
+}
+
+impl From<Reason> for Failure {
+    /// ENOENT and ENOTDIR are "absent"; anything else is "unreadable".
+    fn from(reason: Reason) -> Failure {
+        match reason {
+            Reason::Errno(Errno::ENOENT | Errno::ENOTDIR) => Failure::Absent,
+            other => Failure::Unreadable(other),
+        }
+    }
+}
+
+impl From<Errno> for Failure {
+    fn from(errno: Errno) -> Failure {
+        Reason::Errno(errno).into()
+    }
+}
+
+impl From<&std::io::Error> for Reason {
+    fn from(e: &std::io::Error) -> Reason {
+        match e.raw_os_error() {
+            Some(code) => Reason::Errno(Errno::from_raw(code)),
+            None => Reason::Other(e.to_string()),
+        }
+    }
+}
+
+impl From<&pathrs::error::Error> for Reason {
+    fn from(e: &pathrs::error::Error) -> Reason {
+        use pathrs::error::ErrorKind;
+        match e.kind() {
+            ErrorKind::OsError(Some(code)) => Reason::Errno(Errno::from_raw(code)),
+            ErrorKind::SafetyViolation => Reason::Other(format!("refused to resolve: {e}")),
+            _ => Reason::Other(e.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Errno(Errno::ELOOP) => {
+                f.write_str("too many levels of symbolic links (a symlink loop?)")
+            }
+            Reason::Errno(errno) => f.write_str(&errno.desc().to_lowercase()),
+            Reason::Withheld => f.write_str("withheld by `hostprint record` (may hold secrets)"),
+            Reason::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Absent => f.write_str("absent"),
+            Failure::Unreadable(reason) => write!(f, "unreadable: {reason}"),
+            Failure::WrongKind(kind) => write!(f, "is a {}, not a regular file", kind.as_str()),
+        }
+    }
+}
+
+/// The bytes of a file, capped.
+#[derive(Clone, Debug)]
+pub struct Content {
+    pub bytes: Vec<u8>,
+    /// The file held more than the cap; `bytes` is its beginning.
+    pub truncated: bool,
+}
+
+/// The text of a file: lossily decoded, with a note of what was lost.
+#[derive(Clone, Debug)]
+pub struct Text {
+    pub text: String,
+    pub truncated: bool,
+    /// Some bytes were not UTF-8 and were replaced by U+FFFD.
+    pub invalid_utf8: bool,
+}
+
+/// One access, as journaled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub path: String,
+    pub op: Op,
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Op {
+    Read,
+    Stat,
+    Lstat,
+    Readlink,
+    List,
+}
+
+/// How a journaled access ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A read, readlink or listing that succeeded.
+    Ok,
+    /// A read of a file longer than its cap.
+    Truncated,
+    /// What a stat or lstat found.
+    Found(FileKind),
+    Failed(Failure),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Truncated => f.write_str("ok (truncated)"),
+            Outcome::Found(kind) => f.write_str(kind.as_str()),
+            Outcome::Failed(failure) => failure.fmt(f),
+        }
+    }
+}
+
+/// Errors opening the root itself: these end the run (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error("root {path}: {reason}")]
+    Open { path: PathBuf, reason: Reason },
+    #[error("root {path}: not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("{path}:{line}: malformed manifest: {reason}")]
+    Manifest {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// Sees what successful reads and listings return, for `hostprint record` (which must copy the bytes
+/// the probes saw, not a second read that a changing `proc/` would answer differently).
+pub trait Tap {
+    /// `bytes` as read: at most the cap plus one byte, so a file longer than the cap shows as such.
+    fn read(&self, path: &str, bytes: &[u8]);
+    /// The names a listing returned, sorted.
+    fn list(&self, path: &str, names: &[String]);
+}
+
+/// A directory treated as `/`.
+pub struct Root {
+    dir: PathBuf,
+    paths: Resolver,
+    live: bool,
+    same_kernel: bool,
+    manifest: Replay,
+    journal: RefCell<Vec<Access>>,
+    /// On unless [`Root::without_journal`]: `record`, tests and `-v` tracing read the journal.
+    journaling: bool,
+    warnings: RefCell<Vec<Warning>>,
+    /// `Some` only for `hostprint record`.
+    tap: Option<Rc<dyn Tap>>,
+}
+
+impl fmt::Debug for Root {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Root")
+            .field("dir", &self.dir)
+            .field("live", &self.live)
+            .finish()
+    }
+}
+
+impl Root {
+    /// Opens `dir` as the root. `/` (after resolving symlinks) is the live host, which enables the
+    /// few facts that do not come from files (uname, CPUID).
+    pub fn open(dir: &Path) -> Result<Root, RootError> {
+        Root::open_with(dir, None)
+    }
+
+    /// Like [`Root::open`], with `tap` seeing every read and listing from the first on.
+    pub fn open_tapped(dir: &Path, tap: Rc<dyn Tap>) -> Result<Root, RootError> {
+        Root::open_with(dir, Some(tap))
+    }
+
+    fn open_with(dir: &Path, tap: Option<Rc<dyn Tap>>) -> Result<Root, RootError> {
+        let failed = |reason| RootError::Open {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let meta = std::fs::metadata(dir).map_err(|e| failed(Reason::from(&e)))?;
+        if !meta.is_dir() {
+            return Err(RootError::NotADirectory {
+                path: dir.to_path_buf(),
+            });
+        }
+        let handle = pathrs::Root::open(dir).map_err(|e| failed(Reason::from(&e)))?;
+        let live = std::fs::canonicalize(dir)
+            .map(|p| p == Path::new("/"))
+            .unwrap_or(false);
+        let mut root = Root {
+            dir: dir.to_path_buf(),
+            paths: Resolver::new(handle),
+            live,
+            same_kernel: live,
+            manifest: Replay::default(),
+            journal: RefCell::new(Vec::new()),
+            journaling: true,
+            warnings: RefCell::new(Vec::new()),
+            tap,
+        };
+        // A live host has no manifest: only recorded trees may claim sockets that git could not
+        // hold. One that is there but unusable (a FIFO, a loop) is warned about by the read and
+        // ignored: the tree is still probed.
+        if !live {
+            if let Ok(text) = root.read_text(MANIFEST_FILE, 1 << 20) {
+                root.manifest = Replay::parse(&text.text, &dir.join(MANIFEST_FILE))?;
+            }
+        }
+        // Read on the live root too, so that `hostprint record` captures it and a replay on the same
+        // running machine knows it is one.
+        root.same_kernel = root.shares_our_kernel() || live;
+        Ok(root)
+    }
+
+    /// A host mounted at `/host` (a DaemonSet) runs on the kernel and hardware hostprint runs on: its
+    /// `proc/sys/kernel/random/boot_id` is ours. Then machine-level facts that come from an instruction
+    /// or a syscall (CPUID, `uname`) describe it too. Our own boot id is read directly: it is a fact
+    /// about the probing process, not about the root, and it is never reported.
+    fn shares_our_kernel(&self) -> bool {
+        let Ok(theirs) = self.read_text_quiet(BOOT_ID, 64) else {
+            return false;
+        };
+        let ours = std::fs::read_to_string(Path::new("/").join(BOOT_ID)).unwrap_or_default();
+        !ours.trim().is_empty() && ours.trim() == theirs.text.trim()
+    }
+
+    /// The directory as given on the command line.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when the root is the live `/` of the machine running hostprint.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// True when the root runs on the same kernel as hostprint (`/`, or a mounted live host), so
+    /// CPUID and `uname` describe it.
+    pub fn same_kernel(&self) -> bool {
+        self.same_kernel
+    }
+
+    /// Stops journaling accesses, for a normal probe whose journal nobody reads.
+    /// [`Root::journal`] is then empty.
+    pub fn without_journal(mut self) -> Root {
+        self.journaling = false;
+        self
+    }
+
+    /// Everything read so far, in order (unless [`Root::without_journal`]).
+    pub fn journal(&self) -> Vec<Access> {
+        self.journal.borrow().clone()
+    }
+
+    /// Warnings about the root's content gathered by reads (unreadable, wrong kind, truncated, …).
+    pub fn take_warnings(&self) -> Vec<Warning> {
+        std::mem::take(&mut *self.warnings.borrow_mut())
+    }
+
+    /// Adds a warning found by a probe (a malformed line, a conflict).
+    pub fn warn(&self, warning: Warning) {
+        let mut warnings = self.warnings.borrow_mut();
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+
+    /// Journals one access; `ok` says how a success is journaled.
+    fn log<T>(&self, path: &str, op: Op, result: &Result<T, Failure>, ok: fn(&T) -> Outcome) {
+        if !self.journaling {
+            return;
+        }
+        let outcome = match result {
+            Ok(value) => ok(value),
+            Err(failure) => Outcome::Failed(failure.clone()),
+        };
+        self.journal.borrow_mut().push(Access {
+            path: path.to_string(),
+            op,
+            outcome,
+        });
+    }
+
+    /// The kind of `path`, following symlinks inside the root. A path that exists but cannot be
+    /// resolved (a symlink loop, a directory we may not search) is warned about: it is not absent,
+    /// and a marker that could not be checked must not silently count as missing.
+    pub fn stat(&self, path: &str) -> Result<FileKind, Failure> {
+        let result = self.kind_of(&normalize(path), true);
+        self.log(path, Op::Stat, &result, |&kind| Outcome::Found(kind));
+        self.warn_unreadable(path, &result);
+        result
+    }
+
+    /// The kind of `path` itself (a trailing symlink is reported as a symlink). Warns like
+    /// [`Root::stat`].
+    pub fn lstat(&self, path: &str) -> Result<FileKind, Failure> {
+        let result = self.kind_of(&normalize(path), false);
+        self.log(path, Op::Lstat, &result, |&kind| Outcome::Found(kind));
+        self.warn_unreadable(path, &result);
+        result
+    }
+
+    fn warn_unreadable<T>(&self, path: &str, result: &Result<T, Failure>) {
+        if let Err(f @ Failure::Unreadable(_)) = result {
+            self.warn(Warning::at(path, f.to_string()));
+        }
+    }
+
+    fn kind_of(&self, rel: &str, follow: bool) -> Result<FileKind, Failure> {
+        match self.paths.resolve(rel, follow) {
+            Ok(handle) => Ok(FileKind::from_mode(fstat(handle.as_fd())?.st_mode)),
+            Err(Failure::Absent) => self.manifest.stand_in(rel, &self.paths, &self.dir),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// How a path the tree lacks fails to be read: absent, or as its manifest entry says (a socket
+    /// is the wrong kind, an unreadable file unreadable).
+    fn missing(&self, rel: &str) -> Failure {
+        match self.manifest.stand_in(rel, &self.paths, &self.dir) {
+            Ok(kind) => Failure::WrongKind(kind),
+            Err(failure) => failure,
+        }
+    }
+
+    /// Reads a regular file, at most `cap` bytes. Warns (in the profile) about anything but success
+    /// or absence, so that every probe reports bad input the same way: a FIFO, a loop, a device, a
+    /// truncated or non-UTF-8 file is bad input wherever it is (PID 1's files and DMI strings
+    /// included), and an unreadable file is "unreadable", never absent.
+    pub fn read(&self, path: &str, cap: usize) -> Result<Content, Failure> {
+        let result = self.read_inner(path, cap);
+        self.log(path, Op::Read, &result, read_outcome);
+        match &result {
+            Ok(c) if c.truncated => self.warn(Warning::at(
+                path,
+                format!("larger than {cap} bytes; only the first {cap} were read"),
+            )),
+            Err(Failure::Absent) | Ok(_) => {}
+            Err(f) => self.warn(Warning::at(path, f.to_string())),
+        }
+        result
+    }
+
+    /// Like [`Root::read`], decoded as text. Invalid UTF-8 is replaced and warned about.
+    pub fn read_text(&self, path: &str, cap: usize) -> Result<Text, Failure> {
+        let content = self.read(path, cap)?;
+        let text = decode(content);
+        if text.invalid_utf8 {
+            self.warn(Warning::at(
+                path,
+                "not valid UTF-8; invalid bytes were replaced",
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Reads text without warnings. Only for hostprint's own bookkeeping (comparing `boot_id` with
+    /// ours), never for a fact a probe reports: probes use [`Root::read_text`], so that bad input
+    /// at any path they read is warned about (tests/hostile.rs checks every one).
+    pub fn read_text_quiet(&self, path: &str, cap: usize) -> Result<Text, Failure> {
+        let result = self.read_inner(path, cap);
+        self.log(path, Op::Read, &result, read_outcome);
+        result.map(decode)
+    }
+
+    fn read_inner(&self, path: &str, cap: usize) -> Result<Content, Failure> {
+        let rel = normalize(path);
+        let handle = match self.paths.resolve(&rel, true) {
+            Ok(handle) => handle,
+            Err(Failure::Absent) => return Err(self.missing(&rel)),
+            Err(other) => return Err(other),
+        };
+        let st = fstat(handle.as_fd())?;
+        let kind = FileKind::from_mode(st.st_mode);
+        if kind != FileKind::File {
+            return Err(Failure::WrongKind(kind));
+        }
+        // O_NONBLOCK is belt and braces: the fstat above already refused FIFOs, and reopening goes
+        // through the same inode, so a swap between the two cannot hand us a FIFO.
+        let file = self
+            .paths
+            .reopen(&handle, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+        // Sized by what fstat reports (+1, so reading to the end needs no growth); proc and sys
+        // files report 0 and mostly fit in a page.
+        let hint = usize::try_from(st.st_size).unwrap_or(usize::MAX);
+        let initial = if hint > 0 {
+            hint.saturating_add(1)
+        } else {
+            4096
+        };
+        let mut bytes = Vec::with_capacity(initial.min(cap.saturating_add(1)));
+        let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Failure::Unreadable(Reason::from(&e)))?;
+        if let Some(tap) = &self.tap {
+            tap.read(&rel, &bytes);
+        }
+        let truncated = bytes.len() > cap;
+        bytes.truncate(cap);
+        Ok(Content { bytes, truncated })
+    }
+
+    /// The target text of a symlink (not resolved; it is a fact, not a path to follow).
+    pub fn readlink(&self, path: &str) -> Result<String, Failure> {
+        let rel = normalize(path);
+        let result = match self.paths.readlink(&rel) {
+            Ok(target) => Ok(target.to_string_lossy().into_owned()),
+            Err(Failure::Absent) => Err(self.missing(&rel)),
+            // readlinkat on a non-symlink is EINVAL: say what it is instead.
+            Err(Failure::Unreadable(Reason::Errno(Errno::EINVAL))) => {
+                match self.kind_of(&rel, false) {
+                    Ok(kind) => Err(Failure::WrongKind(kind)),
+                    Err(f) => Err(f),
+                }
+            }
+            Err(other) => Err(other),
+        };
+        self.log(path, Op::Readlink, &result, |_| Outcome::Ok);
+        result
+    }
+
+    /// Names in a directory, sorted, at most `max` (more are dropped with a warning).
+    pub fn list(&self, path: &str, max: usize) -> Result<Vec<String>, Failure> {
+        let result = self.list_inner(path, max);
+        self.log(path, Op::List, &result, |_| Outcome::Ok);
+        result
+    }
+
+    fn list_inner(&self, path: &str, max: usize) -> Result<Vec<String>, Failure> {
+        let rel = normalize(path);
+        let handle = self.paths.resolve(&rel, true)?;
+        match FileKind::from_mode(fstat(handle.as_fd())?.st_mode) {
+            FileKind::Dir => {}
+            kind => return Err(Failure::WrongKind(kind)),
+        }
+        let dir = self
+            .paths
+            .reopen(&handle, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        let mut dir = nix::dir::Dir::from_fd(dir.into())?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name == "." || name == ".." {
+                continue;
+            }
+            if names.len() == max {
+                self.warn(Warning::at(
+                    path,
+                    format!("more than {max} entries; the rest were not looked at"),
+                ));
+                break;
+            }
+            names.push(name);
+        }
+        names.sort();
+        if let Some(tap) = &self.tap {
+            tap.list(&rel, &names);
+        }
+        Ok(names)
+    }
+}
+
+fn read_outcome(content: &Content) -> Outcome {
+    match content.truncated {
+        true => Outcome::Truncated,
+        false => Outcome::Ok,
+    }
+}
+
+fn decode(content: Content) -> Text {
+    match String::from_utf8(content.bytes) {
+        Ok(text) => Text {
+            text,
+            truncated: content.truncated,
+            invalid_utf8: false,
+        },
+        Err(e) => Text {
+            text: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            truncated: content.truncated,
+            invalid_utf8: true,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    pub(super) fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("usr/lib/os-release"), "ID=inside\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn absolute_symlink_resolves_inside_the_root() {
+        let dir = tree();
+        symlink("/usr/lib/os-release", dir.path().join("etc/os-release")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let text = root.read_text("etc/os-release", 1024).unwrap();
+        assert_eq!(text.text, "ID=inside\n");
+    }
+
+    #[test]
+    fn dotdot_cannot_climb_out() {
+        let dir = tree();
+        symlink(
+            "../../../../../../../usr/lib/os-release",
+            dir.path().join("etc/os-release"),
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(
+            root.read_text("etc/os-release", 1024).unwrap().text,
+            "ID=inside\n"
+        );
+        assert_eq!(
+            root.read_text("../../../usr/lib/os-release", 1024)
+                .unwrap()
+                .text,
+            "ID=inside\n"
+        );
+    }
+
+    #[test]
+    fn absent_unreadable_and_wrong_kind_stay_apart() {
+        let dir = tree();
+        symlink("loop-b", dir.path().join("etc/loop-a")).unwrap();
+        symlink("loop-a", dir.path().join("etc/loop-b")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(root.read("etc/missing", 10).unwrap_err(), Failure::Absent);
+        assert_eq!(
+            root.read("etc/os-release/x", 10).unwrap_err(),
+            Failure::Absent
+        );
+        assert_eq!(
+            root.read("etc/loop-a", 10).unwrap_err(),
+            Failure::Unreadable(Reason::Errno(Errno::ELOOP))
+        );
+        assert_eq!(
+            root.read("etc", 10).unwrap_err(),
+            Failure::WrongKind(FileKind::Dir)
+        );
+    }
+
+    #[test]
+    fn fifo_is_never_opened() {
+        let dir = tree();
+        nix::unistd::mkfifo(
+            &dir.path().join("etc/os-release"),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(
+            root.read("etc/os-release", 10).unwrap_err(),
+            Failure::WrongKind(FileKind::Fifo)
+        );
+        assert_eq!(root.take_warnings().len(), 1);
+    }
+
+    #[test]
+    fn reads_are_capped() {
+        let dir = tree();
+        std::fs::write(dir.path().join("etc/big"), vec![b'a'; 5000]).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let c = root.read("etc/big", 100).unwrap();
+        assert_eq!(c.bytes.len(), 100);
+        assert!(c.truncated);
+    }
+
+    /// `var/run -> ../run`, and a manifest with a socket under `run/` and an unreadable file.
+    pub(super) fn tree_with_manifest() -> tempfile::TempDir {
+        let dir = tree();
+        std::fs::create_dir_all(dir.path().join("run")).unwrap();
+        std::fs::create_dir_all(dir.path().join("var")).unwrap();
+        symlink("../run", dir.path().join("var/run")).unwrap();
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "[[entry]]\npath = \"run/docker.sock\"\ntype = \"socket\"\n\n[[entry]]\npath = \"etc/shadow\"\ntype = \"unreadable\"\nerror = \"EACCES\"\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn manifest_stands_in_for_sockets_through_symlinked_parents() {
+        let dir = tree_with_manifest();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(root.stat("run/docker.sock"), Ok(FileKind::Socket));
+        assert_eq!(root.stat("var/run/docker.sock"), Ok(FileKind::Socket));
+        assert_eq!(
+            root.read("etc/shadow", 10).unwrap_err(),
+            Failure::Unreadable(Reason::Errno(Errno::EACCES))
+        );
+    }
+
+    #[test]
+    fn bad_manifest_names_its_line() {
+        let dir = tree();
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "[[entry]]\npath = \"x\"\ntype = \"teapot\"\n",
+        )
+        .unwrap();
+        match Root::open(dir.path()) {
+            Err(RootError::Manifest { line, .. }) => assert_eq!(line, 3),
+            other => panic!("expected a manifest error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_root_and_file_root_are_errors() {
+        let dir = tree();
+        assert!(matches!(
+            Root::open(&dir.path().join("nope")),
+            Err(RootError::Open { .. })
+        ));
+        assert!(matches!(
+            Root::open(&dir.path().join("usr/lib/os-release")),
+            Err(RootError::NotADirectory { .. })
+        ));
+    }
+
+    #[test]
+    fn readlink_reports_targets_and_non_links() {
+        let dir = tree();
+        symlink("pid:[4026531836]", dir.path().join("etc/ns")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        assert_eq!(root.readlink("etc/ns").unwrap(), "pid:[4026531836]");
+        assert_eq!(
+            root.readlink("usr/lib/os-release").unwrap_err(),
+            Failure::WrongKind(FileKind::File)
+        );
+        assert_eq!(root.readlink("etc/nope").unwrap_err(), Failure::Absent);
+    }
+}
