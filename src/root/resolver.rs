@@ -3,10 +3,11 @@
 //! Lookups are the kernel's `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` called directly, the
 //! call pathrs' own openat2 resolver makes, without its bookkeeping per call; where openat2 is missing
 //! (kernels before 5.6) or filtered by seccomp, pathrs' userspace emulation serves instead. An `O_PATH`
-//! handle is reopened for reading through `/proc/self/fd/N` with pathrs' `ProcfsHandle`, which checks
-//! that `/proc` is a procfs and that nothing is mounted over the link, so the kernel opens the very
-//! inode the handle holds. The handle is the `/proc` we run under, not a private procfs instance: only
-//! a process with mount rights over our namespace could race the check, and it owns hostprint anyway.
+//! handle is reopened for reading through `/proc/self/fd/N`, so the kernel opens the very inode the
+//! handle holds. That directory is found once through pathrs' `ProcfsHandle`, which checks that `/proc`
+//! is a real procfs and reaches `self/fd` without crossing a mount. It is the `/proc` we run under, not
+//! a private instance, and the links in it are not checked again per open: a mount over our own
+//! `fd/N` can only come from a process mounting in our namespace while we run, which owns us anyway.
 
 use std::cell::OnceCell;
 use std::ffi::OsString;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
 use pathrs::flags::OpenFlags;
 use pathrs::procfs::{ProcfsBase, ProcfsHandle};
 
@@ -27,8 +29,8 @@ pub(super) struct Resolver {
     root: pathrs::Root,
     /// `openat2(2)` with `RESOLVE_IN_ROOT` works here (checked once when the root is opened).
     openat2: bool,
-    /// Our `/proc`, checked, for reopening handles; found on first use, `None` when unusable.
-    procfs: OnceCell<Option<ProcfsHandle>>,
+    /// Our `/proc/self/fd`, found through a checked `/proc` on first use; `None` when unusable.
+    fd_dir: OnceCell<Option<OwnedFd>>,
 }
 
 /// As many `EAGAIN` retries (a rename or mount raced the lookup anywhere on the system) as pathrs
@@ -42,7 +44,7 @@ impl Resolver {
         Resolver {
             root,
             openat2,
-            procfs: OnceCell::new(),
+            fd_dir: OnceCell::new(),
         }
     }
 
@@ -68,27 +70,32 @@ impl Resolver {
     /// path swapped after the caller checked the handle's type cannot be opened instead).
     pub(super) fn reopen(&self, handle: &OwnedFd, flags: OFlag) -> Result<File, Failure> {
         // O_CLOEXEC and O_NOCTTY always, as pathrs adds them.
-        let flags = (flags | OFlag::O_CLOEXEC | OFlag::O_NOCTTY).bits();
-        let flags = OpenFlags::from_bits_retain(flags as _);
-        let reopened = match self.procfs() {
-            Some(procfs) => procfs.open_follow(ProcfsBase::ProcSelf, fd_path(handle), flags),
-            None => pathrs::HandleRef::from_fd(handle.as_fd()).reopen(flags),
-        };
-        reopened.map_err(|e| Reason::from(&e).into())
+        let flags = flags | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+        match self.fd_dir() {
+            Some(dir) => {
+                Ok(nix::fcntl::openat(dir, fd_name(handle).as_str(), flags, Mode::empty())?.into())
+            }
+            None => pathrs::HandleRef::from_fd(handle.as_fd())
+                .reopen(OpenFlags::from_bits_retain(flags.bits() as _))
+                .map_err(|e| Reason::from(&e).into()),
+        }
     }
 
     /// Where a handle's file is on the host (`/proc/self/fd/N`'s target); `None` without `/proc`.
     pub(super) fn host_path(&self, handle: &OwnedFd) -> Option<PathBuf> {
-        self.procfs()?
-            .readlink(ProcfsBase::ProcSelf, fd_path(handle))
+        nix::fcntl::readlinkat(self.fd_dir()?, fd_name(handle).as_str())
             .ok()
+            .map(PathBuf::from)
     }
 
-    fn procfs(&self) -> Option<&ProcfsHandle> {
-        self.procfs
+    /// `/proc/self/fd`, found on first use (see the module documentation).
+    fn fd_dir(&self) -> Option<&OwnedFd> {
+        self.fd_dir
             .get_or_init(|| {
-                let proc = std::fs::File::open("/proc").ok()?;
-                ProcfsHandle::try_from_fd(proc).ok()
+                let procfs = ProcfsHandle::try_from_fd(File::open("/proc").ok()?).ok()?;
+                let flags = OpenFlags::O_PATH | OpenFlags::O_DIRECTORY;
+                let dir = procfs.open(ProcfsBase::ProcSelf, "fd", flags).ok()?;
+                Some(OwnedFd::from(dir))
             })
             .as_ref()
     }
@@ -109,9 +116,9 @@ impl Resolver {
     }
 }
 
-/// `fd/N` under `/proc/self` for `handle` = N.
-fn fd_path(handle: &OwnedFd) -> String {
-    format!("fd/{}", handle.as_raw_fd())
+/// `N`, the name of `handle` = N in `/proc/self/fd`.
+fn fd_name(handle: &OwnedFd) -> String {
+    handle.as_raw_fd().to_string()
 }
 
 /// The `pathrs` side, kept out of line so that its large stack frames (`pathrs::Root::readlink`'s
@@ -171,11 +178,11 @@ mod tests {
         let fallback = |openat2: bool| Resolver {
             root: open(),
             openat2,
-            procfs: OnceCell::from(None),
+            fd_dir: OnceCell::from(None),
         };
         let fast = Resolver::new(open());
         assert!(fast.openat2, "openat2 works on the test machine");
-        assert!(fast.procfs().is_some(), "so does our /proc");
+        assert!(fast.fd_dir().is_some(), "so does our /proc");
         vec![
             ("fast", fast),
             ("openat2 + pathrs reopen", fallback(true)),
