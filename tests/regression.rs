@@ -261,3 +261,72 @@ fn crlf_in_pid1_comm_turned_systemd_into_other() {
     assert_eq!(p.comm.as_deref(), Some("systemd"));
     assert_eq!(pid1::classify(&p), Some("systemd"));
 }
+
+/// PID 1's and the kernel's command lines were printed verbatim in every format: tokens, database
+/// passwords and Ignition URLs with credentials, in a file written 0644. Their values are masked
+/// where the facts are read, so no output shows them; the keys stay.
+#[test]
+fn command_lines_printed_credentials_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("etc")).unwrap();
+    std::fs::create_dir_all(p.join("proc/1")).unwrap();
+    std::fs::write(
+        p.join("etc/os-release"),
+        "ID=flatcar\nVERSION_ID=3139.2.0\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("proc/1/comm"), "agent\n").unwrap();
+    std::fs::write(
+        p.join("proc/1/cmdline"),
+        "/usr/bin/agent\0--token=tok-SECRET-1\0--password\0pw-SECRET-2\0\
+         --db=postgres://u:pg-SECRET-3@db/x\0",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("proc/cmdline"),
+        "ro ignition.config.url=https://user:p4ss@host/config.ign rd.luks.key=luks-SECRET-4 \
+         ignition.platform.id=qemu\n",
+    )
+    .unwrap();
+    let root = p.to_str().unwrap();
+    for args in [
+        &["--format", "json"][..],
+        &["--format", "human"],
+        &["--explain"],
+        &["--format", "prometheus"],
+        &["--format", "nfd"],
+    ] {
+        let o = hostprint(&[&["--root", root][..], args].concat());
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for secret in ["SECRET", "p4ss"] {
+            assert!(!all.contains(secret), "{args:?} shows {secret}: {all}");
+        }
+    }
+    let o = hostprint(&["--root", root, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["init"]["pid1"]["cmdline"],
+        serde_json::json!([
+            "/usr/bin/agent",
+            "--token=***",
+            "--password",
+            "***",
+            "--db=postgres://u:***@db/x"
+        ])
+    );
+    assert_eq!(
+        v["kernel"]["cmdline"],
+        serde_json::json!([
+            "ro",
+            "ignition.config.url=https://user:***@host/config.ign",
+            "rd.luks.key=***",
+            "ignition.platform.id=qemu"
+        ])
+    );
+}

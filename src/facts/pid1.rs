@@ -6,6 +6,9 @@
 //! and the `proc/1/exe` link text. Reading `exe` needs ptrace rights over PID 1 and fails with EACCES
 //! on many hosts, even for root in a container: that failure is recorded as a fact (`exe_error`), not
 //! raised as a warning, because it says something true about the probe's privileges.
+//!
+//! The command line is kept with credential-looking values masked (`--token=***`, see
+//! `crate::redact`), so that no output can show them.
 
 use serde::Serialize;
 
@@ -36,7 +39,7 @@ pub fn probe(root: &Root) -> Pid1 {
         .filter(|s| !s.is_empty());
     let cmdline = root
         .read_text("proc/1/cmdline", 64 * 1024)
-        .map(|t| parse_cmdline(&t.text))
+        .map(|t| crate::redact::mask_cmdline(parse_cmdline(&t.text)))
         .unwrap_or_default();
     let (exe, exe_error) = match root.readlink("proc/1/exe") {
         Ok(target) => (Some(target), None),
