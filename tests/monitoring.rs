@@ -640,10 +640,8 @@ fn interval_first_round_failure_is_exit_1() {
 /// says what is expected, before anything is written.
 #[test]
 fn interval_out_of_range_busy_looped_or_panicked() {
-    let target = tempfile::tempdir()
-        .unwrap()
-        .path()
-        .join("never-written.prom");
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("never-written.prom");
     for (every, says) in [
         ("1ns", "shorter than 1s"),
         ("999ms", "shorter than 1s"),
