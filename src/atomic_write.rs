@@ -16,6 +16,13 @@
 //!
 //! The mode is 0644 whatever the umask: node_exporter and nfd-worker often run as other users than
 //! the writer, and the content is not secret.
+//!
+//! Only a regular file is ever replaced, or a new one created. A target that exists as anything
+//! else — a device such as `/dev/null` or `/dev/full`, a FIFO, a socket, a directory — is refused
+//! before anything is written: renaming over `/dev/null` as root would leave a regular file where
+//! every other program expects the device. A symlink is refused too, whatever it points to: it can
+//! lead to a device, to `/proc/self/fd/1` (whatever the caller's stdout is, even a regular file), or
+//! to a file of another user; the message names its target, for the user to name that file instead.
 
 use std::fs::{File, Permissions};
 use std::io::Write;
@@ -25,50 +32,64 @@ use std::path::{Path, PathBuf};
 /// The mode of the written file.
 pub const MODE: u32 = 0o644;
 
-/// Writing `--output` failed; names the target and the step.
+/// Writing `--output` failed; names the target and says what is wrong with it.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {}: {step}", path.display())]
+#[error("cannot write {}: {reason}", path.display())]
 pub struct WriteError {
     pub path: PathBuf,
-    pub step: String,
+    pub reason: String,
     #[source]
-    pub source: std::io::Error,
+    pub source: Option<std::io::Error>,
 }
 
-/// Replaces `path` with `contents`, atomically, mode 0644.
+/// Replaces `path` with `contents`, atomically, mode 0644; refuses a target that is not a regular
+/// file.
 pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
-    let fail = |step: String| {
-        let path = path.to_path_buf();
-        move |source| WriteError { path, step, source }
+    let refuse = |reason: String| WriteError {
+        path: path.to_path_buf(),
+        reason,
+        source: None,
     };
+    let fail = |reason: &str| {
+        let (path, reason) = (path.to_path_buf(), reason.to_string());
+        move |source| WriteError {
+            path,
+            reason,
+            source: Some(source),
+        }
+    };
+    check_target(path).map_err(refuse)?;
     let Some(name) = path.file_name() else {
-        return Err(fail("it names no file".into())(std::io::Error::from(
-            std::io::ErrorKind::InvalidInput,
-        )));
+        return Err(refuse("it names no file".into()));
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(refuse(format!("not a directory: {}", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(refuse(format!("no such directory: {}", dir.display())))
+        }
+        Err(e) => return Err(fail(&format!("cannot use directory {}", dir.display()))(e)),
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", name.to_string_lossy()))
         .suffix(".tmp")
         .permissions(Permissions::from_mode(MODE))
         .tempfile_in(dir)
-        .map_err(fail(format!(
-            "creating a temporary file in {}",
-            dir.display()
-        )))?;
+        .map_err(fail(&format!("cannot create a file in {}", dir.display())))?;
     // The mode given at creation is filtered by the umask; fchmod is not.
     tmp.as_file()
         .set_permissions(Permissions::from_mode(MODE))
-        .map_err(fail("setting its mode".into()))?;
+        .map_err(fail("setting its mode"))?;
     tmp.write_all(contents)
         .and_then(|()| tmp.as_file().sync_all())
-        .map_err(fail(format!("writing {}", tmp.path().display())))?;
+        .map_err(fail("writing"))?;
     // On failure the temporary file comes back inside the error and is deleted when it drops.
     tmp.persist(path)
-        .map_err(|e| fail("renaming the temporary file over it".into())(e.error))?;
+        .map_err(|e| fail("replacing it")(e.error))?;
     // Persist the rename itself. A directory that cannot be opened for fsync (rare: permissions allow
     // creating files in it) does not undo a write that has already happened.
     if let Ok(d) = File::open(dir) {
@@ -78,6 +99,48 @@ pub fn write(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
     }
     sweep_stale(dir, &name.to_string_lossy());
     Ok(())
+}
+
+/// Refuses a `path` that exists and is not a regular file, saying what it is.
+fn check_target(path: &Path) -> Result<(), String> {
+    // Absent (a new file), or its directory is missing or not one: the checks on the directory say
+    // which.
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if meta.is_file() {
+        return Ok(());
+    }
+    if meta.file_type().is_symlink() {
+        let to = std::fs::read_link(path).unwrap_or_default();
+        return Err(format!(
+            "is a symlink (to {}); --output replaces only a regular file, name it directly",
+            to.display()
+        ));
+    }
+    Err(format!(
+        "is {}; --output replaces only a regular file",
+        kind(&meta)
+    ))
+}
+
+/// What a non-regular file is, for a message.
+fn kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Removes temporary files an earlier failed write of the same target could not remove.
@@ -165,23 +228,44 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_directory_names_the_path() {
+    fn a_missing_directory_is_named_and_no_temporary_file_is() {
         let err = write(Path::new("/nonexistent-hostprint-dir/x.prom"), b"x").unwrap_err();
-        let msg = format!("{err}");
-        assert!(msg.contains("/nonexistent-hostprint-dir/x.prom"), "{msg}");
-        assert!(
-            msg.contains("temporary file in /nonexistent-hostprint-dir"),
-            "{msg}"
+        assert_eq!(
+            err.to_string(),
+            "cannot write /nonexistent-hostprint-dir/x.prom: no such directory: /nonexistent-hostprint-dir"
         );
-        assert_eq!(err.source.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]
-    fn a_directory_as_target_fails_and_cleans_up() {
+    fn a_directory_as_target_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("taken")).unwrap();
         let err = write(&dir.path().join("taken"), b"x").unwrap_err();
-        assert!(format!("{err}").contains("renaming"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with(": is a directory; --output replaces only a regular file"),
+            "{err}"
+        );
+        assert!(dir.path().join("taken").is_dir());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_symlink_is_refused_even_to_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.prom");
+        std::fs::write(&real, "old\n").unwrap();
+        let link = dir.path().join("link.prom");
+        std::os::unix::fs::symlink("real.prom", &link).unwrap();
+        let err = write(&link, b"new\n").unwrap_err();
+        assert!(
+            err.to_string().contains("is a symlink (to real.prom)"),
+            "{err}"
+        );
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "old\n");
     }
 }

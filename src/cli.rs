@@ -54,8 +54,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Probe again every DURATION (60s, 5m, …) and rewrite --output, until SIGTERM or SIGINT (exit 0).
-    /// A failed first round exits 1; a later one is logged and the last good file stays.
+    /// Probe again every DURATION (30s, 5m, 1h; from 1s to 365d) and rewrite --output, until SIGTERM
+    /// or SIGINT (exit 0); SIGHUP probes at once and keeps going. A failed first round exits 1; a
+    /// later one is logged and the last good file stays.
     #[arg(long, value_name = "DURATION", requires = "output", value_parser = crate::interval::parse_duration)]
     pub interval: Option<Duration>,
 

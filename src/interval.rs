@@ -2,6 +2,11 @@
 //! or SIGINT, the way a DaemonSet container or a long-running unit is stopped.
 //!
 //! Decisions:
+//! - The interval is between 1 second and 365 days. Shorter is a busy loop for a file that collectors
+//!   read every 15 seconds at most; longer is a mistake, and would overflow the clock arithmetic.
+//! - SIGHUP means "probe now", systemd's reload convention (`systemctl reload`, `kill -HUP`): a round
+//!   runs at once and the agent keeps going on its schedule. SIGHUPs that arrive during a round make
+//!   one more round, not one each. The rules loaded at start stay; the host is read afresh anyway.
 //! - The first round's failure ends the run (exit 1): a root that does not exist or an output directory
 //!   that is not writable is a deployment mistake, and a crash-looping pod shows it. Later failures
 //!   (the host's files changing under us, a full disk) are logged at `warn` and the next round tries
@@ -18,20 +23,38 @@ use std::fmt::Display;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-/// Parses `--interval`: humantime's syntax (`100ms`, `60s`, `5m`, `1h 30m`), and never zero, which
-/// would spin.
+/// The shortest `--interval`.
+pub const MIN: Duration = Duration::from_secs(1);
+/// The longest `--interval`.
+pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses `--interval`: humantime's syntax (`30s`, `5m`, `1h 30m`), from [`MIN`] to [`MAX`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
-    if d.is_zero() {
-        return Err(format!("{text:?}: the interval must be longer than zero"));
+    let expected = "expected a duration such as 30s, 5m or 1h, from 1s to 365d";
+    let d = match humantime::parse_duration(text) {
+        Ok(d) => d,
+        Err(humantime::DurationError::NumberOverflow) => {
+            return Err(format!("too long; {expected}"))
+        }
+        Err(humantime::DurationError::UnknownUnit { unit, .. }) => {
+            return Err(format!("unknown unit {unit:?}; {expected}"))
+        }
+        Err(_) => return Err(expected.to_string()),
+    };
+    if d < MIN {
+        return Err(format!("shorter than 1s; {expected}"));
+    }
+    if d > MAX {
+        return Err(format!("longer than 365d; {expected}"));
     }
     Ok(d)
 }
 
-/// Runs `round` now and then every `every` until SIGTERM or SIGINT; returns the signal's name.
+/// Runs `round` now, then every `every` and at each SIGHUP, until SIGTERM or SIGINT; returns the
+/// stopping signal's name.
 pub fn repeat<E>(
     every: Duration,
     mut round: impl FnMut() -> Result<(), E>,
@@ -40,7 +63,7 @@ where
     E: Display + From<std::io::Error>,
 {
     // Handlers go in before the first round, so a stop request is never lost to the default action.
-    let mut signals = Signals::new([SIGTERM, SIGINT])?;
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for signal in signals.forever() {
@@ -54,18 +77,17 @@ where
     let mut rounds: u64 = 1;
     tracing::info!(round = rounds, "output written");
     let mut next = Instant::now() + every;
+    // A SIGHUP that came during a round: one more round, however many came.
+    let mut probe_now = false;
     loop {
-        match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
-            Ok(signal) => {
-                let name = if signal == SIGTERM {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                };
-                tracing::info!(signal = name, rounds, "stopping");
-                return Ok(name);
-            }
-            Err(RecvTimeoutError::Timeout) => {}
+        let woken = match std::mem::take(&mut probe_now) {
+            true => Ok(SIGHUP),
+            false => rx.recv_timeout(next.saturating_duration_since(Instant::now())),
+        };
+        match woken {
+            Ok(SIGHUP) => tracing::info!(signal = "SIGHUP", "probing now"),
+            Ok(signal) => return Ok(stopping(signal, rounds)),
+            Err(RecvTimeoutError::Timeout) => next += every,
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(std::io::Error::other("the signal thread ended").into());
             }
@@ -78,8 +100,26 @@ where
                 "round failed, the last good output stays: {e:#}"
             ),
         }
-        next = (next + every).max(Instant::now());
+        for signal in rx.try_iter() {
+            match signal {
+                SIGHUP => probe_now = true,
+                signal => return Ok(stopping(signal, rounds)),
+            }
+        }
+        // A round that overran its slot is followed by the next one at once, not by catch-up rounds.
+        next = next.max(Instant::now());
     }
+}
+
+/// The name of a stopping signal (SIGTERM or SIGINT), logged.
+fn stopping(signal: i32, rounds: u64) -> &'static str {
+    let name = if signal == SIGTERM {
+        "SIGTERM"
+    } else {
+        "SIGINT"
+    };
+    tracing::info!(signal = name, rounds, "stopping");
+    name
 }
 
 #[cfg(test)]
@@ -90,11 +130,26 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("100ms"), Ok(Duration::from_millis(100)));
-        assert!(parse_duration("0s")
-            .unwrap_err()
-            .contains("longer than zero"));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("60").is_err(), "a unit is required");
+        assert_eq!(parse_duration("1s"), Ok(MIN));
+        assert_eq!(parse_duration("365d"), Ok(MAX));
+        let expected = "expected a duration such as 30s, 5m or 1h, from 1s to 365d";
+        for (text, error) in [
+            ("0s", "shorter than 1s"),
+            ("1ns", "shorter than 1s"),
+            ("100ms", "shorter than 1s"),
+            ("366d", "longer than 365d"),
+            ("18446744073709551615s", "longer than 365d"),
+            ("99999999999999999999999s", "too long"),
+            ("5 fortnights", "unknown unit \"fortnights\""),
+            ("garbage", ""),
+            ("60", ""),
+            ("", ""),
+        ] {
+            let got = parse_duration(text).unwrap_err();
+            assert!(
+                got.starts_with(error) && got.ends_with(expected),
+                "{text:?}: {got}"
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod interval;
 pub mod output;
 pub mod profile;
 pub mod record;
+pub mod redact;
 pub mod root;
 pub mod rules;
 pub mod schema;

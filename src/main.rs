@@ -206,13 +206,7 @@ fn render(cli: &Cli, set: &RuleSet) -> anyhow::Result<String> {
 }
 
 fn write_stdout(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        Ok(()) => Ok(()),
-        // `hostprint | head` closing the pipe early is not a failure worth a message.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(e).context("writing to stdout"),
-    }
+    output::stdout::write(text).context("writing to stdout")
 }
 
 /// `hostprint record DIR`: probe --root as a normal run does and copy what was read into DIR.

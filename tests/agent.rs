@@ -61,6 +61,12 @@ fn next_line(rx: &mpsc::Receiver<String>, what: &str) -> String {
         .unwrap_or_else(|_| panic!("no log line saying {what}"))
 }
 
+/// Asks the agent for a round now.
+fn hup(child: &Child) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+}
+
 fn stop(mut child: Child) {
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
@@ -92,7 +98,8 @@ fn an_output_directory_that_turns_unwritable_keeps_the_last_file_and_recovers() 
     let target = out.path().join("hostprint.json");
     let mut child = bin()
         .args(["--root", root.path().to_str().unwrap(), "--format", "json"])
-        .args(["--interval", "50ms", "--output"])
+        // Rounds on demand (SIGHUP), not on the clock.
+        .args(["--interval", "1h", "--output"])
         .arg(&target)
         .env("RUST_LOG", "hostprint=warn")
         .uid(NOBODY)
@@ -105,6 +112,7 @@ fn an_output_directory_that_turns_unwritable_keeps_the_last_file_and_recovers() 
     wait_for("the first file", WAIT, || target.exists());
 
     chmod(out.path(), 0o555);
+    hup(&child);
     let failed = next_line(&log, "a failed round");
     assert!(failed.contains("round failed"), "{failed}");
     assert!(
@@ -113,7 +121,9 @@ fn an_output_directory_that_turns_unwritable_keeps_the_last_file_and_recovers() 
     );
     // From here every round fails; the file written before must stay, untouched and whole.
     let kept = stamp(&std::fs::metadata(&target).unwrap());
+    hup(&child);
     next_line(&log, "another failed round");
+    hup(&child);
     next_line(&log, "a third failed round");
     assert_eq!(
         stamp(&std::fs::metadata(&target).unwrap()),
@@ -130,6 +140,7 @@ fn an_output_directory_that_turns_unwritable_keeps_the_last_file_and_recovers() 
 
     // Writable again: the next rounds succeed, without a restart.
     chmod(out.path(), 0o755);
+    hup(&child);
     wait_for_rewrite(&target);
     stop(child);
     assert_eq!(
@@ -138,8 +149,9 @@ fn an_output_directory_that_turns_unwritable_keeps_the_last_file_and_recovers() 
     );
 }
 
-/// Rounds that take ~0.3 s (4 MiB mount table and cpuinfo, debug build) back to back, so SIGTERM
-/// lands inside a probe: the round finishes, the file is whole, nothing is left behind, exit 0.
+/// A round that takes ~0.3 s (4 MiB mount table and cpuinfo, debug build), asked for with SIGHUP, and
+/// SIGTERM right after, so it lands inside the probe: the round finishes, the file is whole, nothing
+/// is left behind, exit 0.
 #[test]
 fn sigterm_in_the_middle_of_a_probe_exits_cleanly_with_a_whole_file() {
     let root = tree(&[("etc/os-release", "ID=flatcar\n")]);
@@ -165,13 +177,14 @@ fn sigterm_in_the_middle_of_a_probe_exits_cleanly_with_a_whole_file() {
         let target = out.path().join("hostprint.json");
         let child = bin()
             .args(["--root", root.path().to_str().unwrap(), "--format", "json"])
-            .args(["--interval", "1ms", "--output"])
+            .args(["--interval", "1h", "--output"])
             .arg(&target)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         wait_for("the first file", WAIT, || target.exists());
+        hup(&child);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let signalled = Instant::now();
         stop(child);

@@ -14,7 +14,8 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    bin, entries, hostprint, probe_with_rules, stamp, stderr, tree, wait_for, wait_for_rewrite,
+    bin, entries, hostprint, probe_with_rules, stamp, status_kib, stderr, tree, wait_for,
+    wait_for_rewrite,
 };
 
 fn prometheus(root: &Path) -> Output {
@@ -531,7 +532,7 @@ fn interval_rewrites_until_sigterm_and_exits_0() {
         let (root, _sock) = flatcar_root();
         let out_dir = tempfile::tempdir().unwrap();
         let target = out_dir.path().join("hostprint.prom");
-        let child = interval(root.path(), &target, "100ms", "hostprint=info");
+        let child = interval(root.path(), &target, "1s", "hostprint=info");
         wait_for("the first file", Duration::from_secs(20), || {
             target.exists()
         });
@@ -549,13 +550,40 @@ fn interval_rewrites_until_sigterm_and_exits_0() {
     }
 }
 
+/// SIGHUP ended the agent with 129 (the default action). It means "probe now": a round runs at once,
+/// long before the next one is due, and the agent goes on until SIGTERM.
+#[test]
+fn sighup_ended_the_agent_with_129() {
+    let (root, _sock) = flatcar_root();
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("hostprint.prom");
+    let mut child = interval(root.path(), &target, "1h", "hostprint=info");
+    wait_for("the first file", Duration::from_secs(20), || {
+        target.exists()
+    });
+    for _ in 0..3 {
+        signal(&child, libc::SIGHUP);
+        wait_for_rewrite(&target);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "SIGHUP ended the agent"
+        );
+    }
+    signal(&child, libc::SIGTERM);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("probing now"), "{}", stderr(&o));
+    parse_exposition(&std::fs::read_to_string(&target).unwrap()).unwrap();
+}
+
 #[test]
 fn interval_keeps_the_last_good_file_when_a_round_fails() {
     let root = tree(&[("etc/os-release", "ID=flatcar\nVERSION_ID=1.2.3\n")]);
     let moved = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let target = out_dir.path().join("hostprint.prom");
-    let mut child = interval(root.path(), &target, "50ms", "hostprint=warn");
+    // Rounds on demand (SIGHUP), not on the clock.
+    let mut child = interval(root.path(), &target, "1h", "hostprint=warn");
     wait_for("the first file", Duration::from_secs(20), || {
         target.exists()
     });
@@ -563,6 +591,7 @@ fn interval_keeps_the_last_good_file_when_a_round_fails() {
     // The root disappears: rounds now fail, and must say so without touching the file.
     let away = moved.path().join("root");
     std::fs::rename(root.path(), &away).unwrap();
+    signal(&child, libc::SIGHUP);
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
@@ -575,6 +604,7 @@ fn interval_keeps_the_last_good_file_when_a_round_fails() {
     drop(err);
     // It comes back: rounds succeed again.
     std::fs::rename(&away, root.path()).unwrap();
+    signal(&child, libc::SIGHUP);
     wait_for_rewrite(&target);
     signal(&child, libc::SIGTERM);
     assert_eq!(child.wait().unwrap().code(), Some(0));
@@ -605,6 +635,27 @@ fn interval_first_round_failure_is_exit_1() {
     assert!(!target.exists());
 }
 
+/// `--interval 1ns` busy-looped, and `18446744073709551615s` panicked after the first round (the
+/// clock arithmetic overflowed); `garbage` said "expected number at 0". Each is a usage error that
+/// says what is expected, before anything is written.
+#[test]
+fn interval_out_of_range_busy_looped_or_panicked() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let target = out_dir.path().join("never-written.prom");
+    for (every, says) in [
+        ("1ns", "shorter than 1s"),
+        ("999ms", "shorter than 1s"),
+        ("18446744073709551615s", "longer than 365d"),
+        ("garbage", "expected a duration such as 30s, 5m or 1h"),
+    ] {
+        let o = hostprint(&["--interval", every, "--output", target.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{every}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{every}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        assert!(!target.exists());
+    }
+}
+
 #[test]
 fn interval_without_output_or_zero_is_a_usage_error() {
     let o = hostprint(&["--interval", "60s"]);
@@ -625,10 +676,22 @@ fn readers_never_see_a_partial_file() {
     let expected = prometheus(root.path()).stdout;
     let out_dir = tempfile::tempdir().unwrap();
     let target = out_dir.path().join("hostprint.prom");
-    let mut child = interval(root.path(), &target, "1ms", "hostprint=warn");
+    let mut child = interval(root.path(), &target, "1h", "hostprint=warn");
     wait_for("the first file", Duration::from_secs(20), || {
         target.exists()
     });
+    // Rounds back to back: SIGHUPs faster than rounds (those during a round make one more).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hup = {
+        let (stop, pid) = (stop.clone(), child.id() as i32);
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: kill(2) on our own child's pid, not yet reaped (joined before the wait).
+                unsafe { libc::kill(pid, libc::SIGHUP) };
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
     // Read until the file has been replaced many times under the reader. A replacement shows as a new
     // (inode, mtime) pair: inode numbers alone are reused by the filesystem right away.
     let mut versions = BTreeSet::new();
@@ -649,6 +712,8 @@ fn readers_never_see_a_partial_file() {
         assert_eq!(bytes, expected, "read {reads} saw {} bytes", bytes.len());
         reads += 1;
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    hup.join().unwrap();
     signal(&child, libc::SIGTERM);
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
@@ -662,23 +727,14 @@ fn fast_tempdir() -> tempfile::TempDir {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-/// Thousands of rounds: resident memory after round 2000 is what it was after round 400.
+/// Thousands of rounds, each asked for with SIGHUP: resident memory after round 2000 is what it was
+/// after round 400.
 #[test]
 fn interval_memory_stays_flat() {
     let (root, _sock) = flatcar_root();
     let out_dir = fast_tempdir();
     let target = out_dir.path().join("hostprint.prom");
-    let mut child = interval(root.path(), &target, "1ms", "hostprint=info");
+    let mut child = interval(root.path(), &target, "1h", "hostprint=info");
     let pid = child.id();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let (mut at_400, mut at_2000) = (0, 0);
@@ -688,13 +744,14 @@ fn interval_memory_stays_flat() {
         if line.contains("output written") {
             rounds += 1;
             match rounds {
-                400 => at_400 = rss_kib(pid),
+                400 => at_400 = status_kib(&pid.to_string(), "VmRSS"),
                 2000 => {
-                    at_2000 = rss_kib(pid);
+                    at_2000 = status_kib(&pid.to_string(), "VmRSS");
                     break;
                 }
                 _ => {}
             }
+            signal(&child, libc::SIGHUP);
         }
         assert!(!line.contains("round failed"), "{line}");
         line.clear();

@@ -1,10 +1,13 @@
 //! One test per bug found and fixed, named after the bug, so that it never comes back. Most were found
 //! by the hostile-root matrix (tests/hostile.rs) or the fuzzers (fuzz/); each test here is the
-//! smallest input that showed it, run in-process against the library.
+//! smallest input that showed it, run in-process against the library, or against the binary where
+//! the bug was in what a user sees (exit codes, every output format).
 
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, FileTypeExt};
 use std::path::Path;
+use std::process::{Command, Output};
 
+use hostprint::atomic_write;
 use hostprint::facts::{environment, mounts, pid1, update};
 use hostprint::root::{Root, MANIFEST_FILE};
 use hostprint::warning::Warning;
@@ -104,7 +107,7 @@ fn namespace_link_that_is_not_one_was_silently_ignored() {
 fn mountinfo_garbage_kept_every_error_and_leaked_procfs_internals() {
     let garbage = "not a mount line\n".repeat(10_000);
     let (m, bad) = mounts::parse(&garbage);
-    assert!(m.is_empty());
+    assert_eq!(m, None);
     assert_eq!(bad.count, 10_000);
     assert_eq!(bad.first, Some((1, "not a mount line".to_string())));
 
@@ -156,4 +159,175 @@ fn unusable_update_conf_override_passed_off_the_vendor_default() {
     assert_eq!(agents[0].channel, None, "the override's channel is unknown");
     let w = root.take_warnings();
     assert!(warned(&w, "etc/flatcar/update.conf", "is a fifo"), "{w:?}");
+}
+
+fn hostprint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hostprint"))
+        .env_remove("RUST_LOG")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `--output` renamed a regular file over whatever was there: as root, `--output /dev/null` replaced
+/// the device node (every other program then wrote to a file), and a FIFO or a symlink to a device
+/// went the same way. A target that exists and is not a regular file is refused, untouched.
+#[test]
+fn output_replaced_device_nodes_fifos_and_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo_path = dir.path().join("fifo");
+    fifo(&fifo_path);
+    let to_null = dir.path().join("null-link");
+    symlink("/dev/null", &to_null).unwrap();
+    let to_stdout = dir.path().join("stdout-link");
+    symlink("/proc/self/fd/1", &to_stdout).unwrap();
+    for (target, says) in [
+        (&fifo_path, "is a FIFO"),
+        (&to_null, "is a symlink (to /dev/null)"),
+        (&to_stdout, "is a symlink (to /proc/self/fd/1)"),
+    ] {
+        let err = atomic_write::write(target, b"x").unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert!(std::fs::symlink_metadata(&fifo_path)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert_eq!(
+        std::fs::read_link(&to_null).unwrap(),
+        Path::new("/dev/null")
+    );
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        3,
+        "nothing else written"
+    );
+
+    // Through the binary: exit 1, the reason, and no temporary file named.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    for target in [fifo_path.to_str().unwrap(), "/dev/null"] {
+        let o = hostprint(&["--root", root.path().to_str().unwrap(), "--output", target]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{target}: {err}");
+        assert!(err.contains("replaces only a regular file"), "{err}");
+        assert!(
+            !err.contains("temporary") && !err.contains("/.fifo."),
+            "{err}"
+        );
+    }
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+}
+
+/// With stdout closed (`hostprint >&-`) a run printed nothing and exited 0: std takes writes to a
+/// closed descriptor as done. It is exit 1 with a message on stderr.
+#[test]
+fn closed_stdout_exited_0_with_no_output() {
+    use std::os::unix::process::CommandExt;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("etc")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostprint"));
+    cmd.env_remove("RUST_LOG")
+        .args(["--root", root.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::null());
+    // SAFETY: close(2) in the child between fork and exec touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(1);
+            Ok(())
+        })
+    };
+    let o = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("stdout"), "{err}");
+}
+
+/// `proc/1/comm` ending in CRLF (a recorded root edited on another system) made init "other" on a
+/// systemd host: the `\r` stayed in the name.
+#[test]
+fn crlf_in_pid1_comm_turned_systemd_into_other() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("proc/1")).unwrap();
+    std::fs::write(dir.path().join("proc/1/comm"), "systemd\r\n").unwrap();
+    let root = Root::open(dir.path()).unwrap();
+    let p = pid1::probe(&root);
+    assert_eq!(p.comm.as_deref(), Some("systemd"));
+    assert_eq!(pid1::classify(&p), Some("systemd"));
+}
+
+/// PID 1's and the kernel's command lines were printed verbatim in every format: tokens, database
+/// passwords and Ignition URLs with credentials, in a file written 0644. Their values are masked
+/// where the facts are read, so no output shows them; the keys stay.
+#[test]
+fn command_lines_printed_credentials_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("etc")).unwrap();
+    std::fs::create_dir_all(p.join("proc/1")).unwrap();
+    std::fs::write(
+        p.join("etc/os-release"),
+        "ID=flatcar\nVERSION_ID=3139.2.0\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("proc/1/comm"), "agent\n").unwrap();
+    std::fs::write(
+        p.join("proc/1/cmdline"),
+        "/usr/bin/agent\0--token=tok-SECRET-1\0--password\0pw-SECRET-2\0\
+         --db=postgres://u:pg-SECRET-3@db/x\0",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("proc/cmdline"),
+        "ro ignition.config.url=https://user:p4ss@host/config.ign rd.luks.key=luks-SECRET-4 \
+         ignition.platform.id=qemu\n",
+    )
+    .unwrap();
+    let root = p.to_str().unwrap();
+    for args in [
+        &["--format", "json"][..],
+        &["--format", "human"],
+        &["--explain"],
+        &["--format", "prometheus"],
+        &["--format", "nfd"],
+    ] {
+        let o = hostprint(&[&["--root", root][..], args].concat());
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for secret in ["SECRET", "p4ss"] {
+            assert!(!all.contains(secret), "{args:?} shows {secret}: {all}");
+        }
+    }
+    let o = hostprint(&["--root", root, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["init"]["pid1"]["cmdline"],
+        serde_json::json!([
+            "/usr/bin/agent",
+            "--token=***",
+            "--password",
+            "***",
+            "--db=postgres://u:***@db/x"
+        ])
+    );
+    assert_eq!(
+        v["kernel"]["cmdline"],
+        serde_json::json!([
+            "ro",
+            "ignition.config.url=https://user:***@host/config.ign",
+            "rd.luks.key=***",
+            "ignition.platform.id=qemu"
+        ])
+    );
 }

@@ -4,6 +4,8 @@
 //! the live root and only when `proc/sys/kernel/osrelease` is missing (a chroot without /proc).
 //! The command line matters to identity and security: `ostree=` marks an OSTree boot, `selinux=0` and
 //! `enforcing=0` override the SELinux config, `snapd_recovery_mode=` marks Ubuntu Core 20+.
+//! Credential-looking values (`ignition.config.url=https://user:***@…`, `rd.luks.key=***`) are masked
+//! as the line is read (`crate::redact`), so that no output can show them; keys stay.
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -44,7 +46,7 @@ pub fn probe(root: &Root) -> Kernel {
     };
     let cmdline = root
         .read_text("proc/cmdline", CAP)
-        .map(|t| split_cmdline(&t.text))
+        .map(|t| crate::redact::mask_cmdline(split_cmdline(&t.text)))
         .unwrap_or_default();
     Kernel { release, cmdline }
 }

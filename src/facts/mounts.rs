@@ -3,12 +3,16 @@
 //! Image-based OSes mount `/usr` (Flatcar, CoreOS) or `/` (COS, Bottlerocket, MicroOS) read-only; that
 //! is a characteristic worth reporting, never an identity on its own. The table is the root's
 //! `proc/1/mountinfo` (PID 1's view is the host's, even when hostprint runs in a container with
-//! `hostPID`), falling back to `proc/self/mountinfo`; lines are parsed one by one with procfs-core's
-//! parser so that one odd line costs that line, not the table.
+//! `hostPID`), falling back to `proc/self/mountinfo`.
+//!
+//! The table is read line by line and summarized as it goes, so memory is the text and nothing per
+//! line or per option: procfs-core's parser built a map entry for every mount option, and one hostile
+//! line of many thousand options within the read cap cost tens of MiB. Only the fields the summary
+//! needs are taken, borrowed from the text (format: proc(5), "/proc/pid/mountinfo"); a line without
+//! them is malformed, and one odd line costs that line, not the table. Mount points are compared as
+//! written: the octal escapes of spaces and the like never occur in the paths asked about.
 
 use serde::Serialize;
-
-use procfs_core::process::MountInfo;
 
 use crate::facts::os_release::shorten;
 use crate::root::Root;
@@ -25,11 +29,35 @@ pub struct Mounts {
     pub cgroup: Option<&'static str>,
 }
 
+/// The fields of one mountinfo line that the summary uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mount {
-    pub mount_point: String,
-    pub fs_type: String,
+pub struct Mount<'a> {
+    pub mount_point: &'a str,
+    pub fs_type: &'a str,
     pub read_only: bool,
+}
+
+impl<'a> Mount<'a> {
+    /// `ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL…] - FSTYPE SOURCE SUPER_OPTIONS`.
+    pub fn from_line(line: &'a str) -> Option<Mount<'a>> {
+        let mut fields = line.split_ascii_whitespace();
+        let number = |f: Option<&str>| f.and_then(|f| f.parse::<u64>().ok());
+        number(fields.next())?;
+        number(fields.next())?;
+        let (major, minor) = fields.next()?.split_once(':')?;
+        major.parse::<u64>().ok()?;
+        minor.parse::<u64>().ok()?;
+        fields.next()?;
+        let mount_point = fields.next()?;
+        let options = fields.next()?;
+        fields.find(|f| *f == "-")?;
+        let fs_type = fields.next()?;
+        Some(Mount {
+            mount_point,
+            fs_type,
+            read_only: options.split(',').any(|o| o == "ro"),
+        })
+    }
 }
 
 pub fn probe(root: &Root) -> Mounts {
@@ -47,10 +75,10 @@ pub fn probe(root: &Root) -> Mounts {
                 ),
             ));
         }
-        if mounts.is_empty() {
-            continue;
+        match mounts {
+            Some(mounts) => return mounts,
+            None => continue,
         }
-        return summarize(&mounts);
     }
     Mounts::default()
 }
@@ -58,30 +86,28 @@ pub fn probe(root: &Root) -> Mounts {
 /// Malformed lines of a mount table: how many, and the first (1-based line number, shortened text).
 ///
 /// Only the first is kept: a hostile 4 MiB table of garbage is ~100k bad lines, and keeping an error
-/// for each cost more memory than the table itself. procfs-core's own error text is not used: it
-/// reads `"Internal error: bug at <build path> (please report this procfs bug)"` and can embed the
-/// whole line; the line itself, shortened, says more.
+/// for each cost more memory than the table itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BadLines {
     pub count: usize,
     pub first: Option<(usize, String)>,
 }
 
-/// Parses mountinfo text; returns the mounts and the bad lines.
-pub fn parse(text: &str) -> (Vec<Mount>, BadLines) {
-    let mut mounts = Vec::new();
+/// Parses mountinfo text; returns its summary (`None` when no line is a mount) and the bad lines.
+pub fn parse(text: &str) -> (Option<Mounts>, BadLines) {
+    let mut summary = Summary::default();
+    let mut any = false;
     let mut bad = BadLines::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        match MountInfo::from_line(line) {
-            Ok(m) => mounts.push(Mount {
-                mount_point: m.mount_point.to_string_lossy().into_owned(),
-                fs_type: m.fs_type,
-                read_only: m.mount_options.contains_key("ro"),
-            }),
-            Err(_) => {
+        match Mount::from_line(line) {
+            Some(m) => {
+                any = true;
+                summary.add(&m);
+            }
+            None => {
                 bad.count += 1;
                 if bad.first.is_none() {
                     bad.first = Some((i + 1, shorten(line)));
@@ -89,50 +115,62 @@ pub fn parse(text: &str) -> (Vec<Mount>, BadLines) {
             }
         }
     }
-    (mounts, bad)
+    (any.then(|| summary.finish()), bad)
 }
 
-/// The mount that serves `path`: the last-listed mount whose mount point is the longest prefix.
-fn serving<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
-    let covers = |m: &&Mount| {
-        m.mount_point == "/"
+/// The summary of a mount table, built one mount at a time.
+#[derive(Default)]
+struct Summary {
+    root: Serving,
+    usr: Serving,
+    cgroup2_root: bool,
+    cgroup2_any: bool,
+    cgroup1: bool,
+}
+
+/// The mount that serves a path so far: the last-listed mount whose mount point is the longest
+/// prefix (an overmount hides what it covers), as (mount point length, read-only).
+#[derive(Default)]
+struct Serving(Option<(usize, bool)>);
+
+impl Serving {
+    fn consider(&mut self, path: &str, m: &Mount) {
+        let covers = m.mount_point == "/"
             || path == m.mount_point
-            // `path` lies below the mount point (without formatting "{mount_point}/" for each of
-            // the table's thousands of lines on a busy node).
             || path
-                .strip_prefix(m.mount_point.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-    };
-    let longest = mounts
-        .iter()
-        .filter(covers)
-        .map(|m| m.mount_point.len())
-        .max()?;
-    mounts
-        .iter()
-        .filter(covers)
-        .rfind(|m| m.mount_point.len() == longest)
+                .strip_prefix(m.mount_point)
+                .is_some_and(|rest| rest.starts_with('/'));
+        let len = m.mount_point.len();
+        if covers && self.0.is_none_or(|(best, _)| len >= best) {
+            self.0 = Some((len, m.read_only));
+        }
+    }
 }
 
-pub fn summarize(mounts: &[Mount]) -> Mounts {
-    let cgroup2_root = mounts
-        .iter()
-        .any(|m| m.fs_type == "cgroup2" && m.mount_point == "/sys/fs/cgroup");
-    let cgroup2_any = mounts.iter().any(|m| m.fs_type == "cgroup2");
-    let cgroup1 = mounts.iter().any(|m| m.fs_type == "cgroup");
-    let cgroup = if cgroup2_root {
-        Some("v2")
-    } else if cgroup1 && cgroup2_any {
-        Some("hybrid")
-    } else if cgroup1 {
-        Some("v1")
-    } else {
-        None
-    };
-    Mounts {
-        root_read_only: serving(mounts, "/").map(|m| m.read_only),
-        usr_read_only: serving(mounts, "/usr").map(|m| m.read_only),
-        cgroup,
+impl Summary {
+    fn add(&mut self, m: &Mount) {
+        self.root.consider("/", m);
+        self.usr.consider("/usr", m);
+        self.cgroup2_root |= m.fs_type == "cgroup2" && m.mount_point == "/sys/fs/cgroup";
+        self.cgroup2_any |= m.fs_type == "cgroup2";
+        self.cgroup1 |= m.fs_type == "cgroup";
+    }
+
+    fn finish(self) -> Mounts {
+        let cgroup = if self.cgroup2_root {
+            Some("v2")
+        } else if self.cgroup1 && self.cgroup2_any {
+            Some("hybrid")
+        } else if self.cgroup1 {
+            Some("v1")
+        } else {
+            None
+        };
+        Mounts {
+            root_read_only: self.root.0.map(|(_, ro)| ro),
+            usr_read_only: self.usr.0.map(|(_, ro)| ro),
+            cgroup,
+        }
     }
 }
 
@@ -151,7 +189,7 @@ mod tests {
         let (m, bad) = parse(FLATCAR);
         assert_eq!(bad, BadLines::default());
         assert_eq!(
-            summarize(&m),
+            m.unwrap(),
             Mounts {
                 root_read_only: Some(false),
                 usr_read_only: Some(true),
@@ -168,19 +206,18 @@ mod tests {
 3 2 0:2 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
 4 2 0:3 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu
 ";
-        let (m, _) = parse(hybrid);
-        let s = summarize(&m);
+        let s = parse(hybrid).0.unwrap();
         assert_eq!(s.cgroup, Some("hybrid"));
         assert_eq!(s.root_read_only, Some(true));
         assert_eq!(s.usr_read_only, Some(true));
         let (m, _) = parse("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n4 1 0:3 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n");
-        assert_eq!(summarize(&m).cgroup, Some("v1"));
+        assert_eq!(m.unwrap().cgroup, Some("v1"));
     }
 
     #[test]
     fn bad_lines_are_counted_not_fatal() {
         let (m, bad) = parse("garbage line\n1 0 8:1 / / rw - ext4 /dev/sda1 rw\nmore garbage\n");
-        assert_eq!(m.len(), 1);
+        assert_eq!(m.unwrap().root_read_only, Some(false));
         assert_eq!(bad.count, 2);
         assert_eq!(bad.first, Some((1, "garbage line".to_string())));
     }
@@ -188,7 +225,28 @@ mod tests {
     #[test]
     fn overmount_uses_the_last_entry() {
         let (m, _) = parse("1 0 8:1 / / rw - ext4 a rw\n2 1 8:2 / / ro - overlay b ro\n");
-        assert_eq!(summarize(&m).root_read_only, Some(true));
-        assert_eq!(summarize(&[]).root_read_only, None);
+        assert_eq!(m.unwrap().root_read_only, Some(true));
+        assert_eq!(parse("").0, None);
+    }
+
+    #[test]
+    fn options_and_optional_fields() {
+        // Optional fields before the separator; `ro` only as a whole option, not inside another.
+        let (m, bad) = parse("1 0 8:1 / / rw,errors=ro shared:1 master:2 - ext4 a ro\n2 1 8:2 / /usr ro,nosuid - ext4 b rw\n");
+        assert_eq!(bad.count, 0);
+        let m = m.unwrap();
+        assert_eq!(
+            (m.root_read_only, m.usr_read_only),
+            (Some(false), Some(true))
+        );
+        // No separator, no fs type, or numbers that are not: malformed.
+        for line in [
+            "1 0 8:1 / / rw shared:1",
+            "1 0 8:1 / / rw -",
+            "x 0 8:1 / / rw - ext4 a rw",
+            "1 0 81 / / rw - ext4 a rw",
+        ] {
+            assert_eq!(parse(line).1.count, 1, "{line}");
+        }
     }
 }

@@ -6,6 +6,9 @@
 //! and the `proc/1/exe` link text. Reading `exe` needs ptrace rights over PID 1 and fails with EACCES
 //! on many hosts, even for root in a container: that failure is recorded as a fact (`exe_error`), not
 //! raised as a warning, because it says something true about the probe's privileges.
+//!
+//! The command line is kept with credential-looking values masked (`--token=***`, see
+//! `crate::redact`), so that no output can show them.
 
 use serde::Serialize;
 
@@ -32,11 +35,11 @@ pub fn probe(root: &Root) -> Pid1 {
     let comm = root
         .read_text("proc/1/comm", 256)
         .ok()
-        .map(|t| t.text.trim_end_matches('\n').to_string())
+        .map(|t| comm_line(&t.text))
         .filter(|s| !s.is_empty());
     let cmdline = root
         .read_text("proc/1/cmdline", 64 * 1024)
-        .map(|t| parse_cmdline(&t.text))
+        .map(|t| crate::redact::mask_cmdline(parse_cmdline(&t.text)))
         .unwrap_or_default();
     let (exe, exe_error) = match root.readlink("proc/1/exe") {
         Ok(target) => (Some(target), None),
@@ -50,6 +53,12 @@ pub fn probe(root: &Root) -> Pid1 {
         exe_error,
         cmdline,
     }
+}
+
+/// `proc/<pid>/comm` is one line; a recorded or edited copy may end it with CRLF, and a stray `\r`
+/// would turn `systemd` into an unknown init.
+fn comm_line(text: &str) -> String {
+    text.trim_end_matches(['\n', '\r']).to_string()
 }
 
 /// `proc/<pid>/cmdline` is NUL-separated with a trailing NUL; a process that rewrote its argv may use
@@ -153,6 +162,13 @@ mod tests {
             assert_eq!(classify(&p), Some(want), "{p:?}");
         }
         assert_eq!(classify(&Pid1::default()), None);
+    }
+
+    #[test]
+    fn comm_with_crlf_is_still_systemd() {
+        for text in ["systemd\r\n", "systemd\n", "systemd", "systemd\r"] {
+            assert_eq!(comm_line(text), "systemd", "{text:?}");
+        }
     }
 
     #[test]

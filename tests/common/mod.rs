@@ -155,6 +155,18 @@ pub fn warnings(profile: &serde_json::Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// A memory figure of `/proc/<pid>/status` in KiB: `VmRSS` (resident now), `VmHWM` (peak). `pid`
+/// is a number or `self`.
+pub fn status_kib(pid: &str, field: &str) -> i64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
 /// True when this process runs as root (what the privilege and namespace tests need).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
