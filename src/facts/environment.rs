@@ -24,6 +24,8 @@ use crate::warning::Warning;
 
 pub const PID_INIT_INO: u64 = 4026531836;
 pub const CGROUP_INIT_INO: u64 = 4026531835;
+/// PROC_UTS_INIT_INO 0xEFFFFFFE (include/linux/proc_ns.h), the initial UTS namespace's inode.
+pub const UTS_INIT_INO: u64 = 4026531838;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Environment {
@@ -61,7 +63,7 @@ fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<bool>
 /// The inode of `proc/<pid>/ns/<kind>`. Absent, or not ours to read (EACCES on PID 1's links without
 /// ptrace rights, a fact about privileges; `self` is tried next), is quiet. Anything else there — a
 /// file, a FIFO, a link whose text is not `kind:[N]` — is bad input, warned about, and not evidence.
-fn ns_link(root: &Root, pid: &str, kind: &str) -> Option<u64> {
+pub fn ns_link(root: &Root, pid: &str, kind: &str) -> Option<u64> {
     let path = format!("proc/{pid}/ns/{kind}");
     match root.readlink(&path) {
         Ok(text) => {
