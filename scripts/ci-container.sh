@@ -90,8 +90,12 @@ say "(a) plain: environment.container is podman"
 daemonset=(--network=none --pid=host --user 0 --read-only --cap-drop=ALL
   --security-opt no-new-privileges -v /:/host:ro,rslave)
 "$binary" --format json > "$work/host.json"
-pod run --rm --hostname hostprint-pod "${daemonset[@]}" "$image" --root /host --format json > "$work/pod.json"
-python3 - "$work/host.json" "$work/pod.json" <<'PY' || fail "(b) DaemonSet-style run"
+# Both cgroup namespace modes: the host's (cgroup v1 and hybrid) and a private one (the default on
+# cgroup v2, for podman and for Kubernetes alike).
+for cgroupns in host private; do
+  pod run --rm --hostname hostprint-pod --cgroupns="$cgroupns" "${daemonset[@]}" "$image" \
+    --root /host --format json > "$work/pod.json"
+  python3 - "$work/host.json" "$work/pod.json" <<'PY' || fail "(b) DaemonSet-style run, cgroupns=$cgroupns"
 import json, sys
 host, pod = (json.load(open(f)) for f in sys.argv[1:3])
 for block in ("identity", "os", "environment"):
@@ -105,7 +109,8 @@ assert got != "hostprint-pod", "the pod's own hostname"
 assert got == want, f"hostname {got!r}, the node's /etc/hostname says {want!r}"
 print(f"identity {pod['identity']['id']!r}, container {pod['environment']['container']!r}, hostname {got!r}")
 PY
-say "(b) DaemonSet-style: identity, os, environment as on the machine; the node's hostname"
+done
+say "(b) DaemonSet-style, host and private cgroup namespace: identity, os, environment as on the machine; the node's hostname"
 
 # --- (c) textfile every 2 s, stopped by podman stop -----------------------------------------------------
 textfile=$work/textfile
