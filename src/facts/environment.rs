@@ -24,6 +24,8 @@ use crate::warning::Warning;
 
 pub const PID_INIT_INO: u64 = 4026531836;
 pub const CGROUP_INIT_INO: u64 = 4026531835;
+/// PROC_UTS_INIT_INO 0xEFFFFFFE (include/linux/proc_ns.h), the initial UTS namespace's inode.
+pub const UTS_INIT_INO: u64 = 4026531838;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Environment {
@@ -51,8 +53,12 @@ fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<bool>
                 .map(|c| format!(", proc/{pid}/ns/cgroup is cgroup:[{c}]"))
                 .unwrap_or_default()
         ));
-        // Kernels before 4.6 have no cgroup namespace: the PID namespace alone decides there.
-        let initial = pid_ino == PID_INIT_INO && cgroup_ino.is_none_or(|c| c == CGROUP_INIT_INO);
+        // Kernels before 4.6 have no cgroup namespace: the PID namespace alone decides there. So it
+        // does for our own links read through a mounted live host (a pod with hostPID): our PID
+        // namespace is then the host's, but our cgroup namespace is the pod's, not the host's.
+        let own_cgroup = pid == "self" && root.same_kernel() && !root.is_live();
+        let initial = pid_ino == PID_INIT_INO
+            && (own_cgroup || cgroup_ino.is_none_or(|c| c == CGROUP_INIT_INO));
         return Some(initial);
     }
     None
@@ -61,7 +67,7 @@ fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<bool>
 /// The inode of `proc/<pid>/ns/<kind>`. Absent, or not ours to read (EACCES on PID 1's links without
 /// ptrace rights, a fact about privileges; `self` is tried next), is quiet. Anything else there — a
 /// file, a FIFO, a link whose text is not `kind:[N]` — is bad input, warned about, and not evidence.
-fn ns_link(root: &Root, pid: &str, kind: &str) -> Option<u64> {
+pub fn ns_link(root: &Root, pid: &str, kind: &str) -> Option<u64> {
     let path = format!("proc/{pid}/ns/{kind}");
     match root.readlink(&path) {
         Ok(text) => {
@@ -292,6 +298,36 @@ mod tests {
         );
         assert_eq!(ns_inode("pid:[x]", "pid"), None);
         assert_eq!(ns_inode("net:[1]", "pid"), None);
+    }
+
+    /// A pod with hostPID but a cgroup namespace of its own (the default on cgroup v2), reading the
+    /// node at /host without the rights to PID 1's links: the node is not a container, whatever
+    /// stale marker it carries.
+    #[test]
+    fn a_mounted_host_read_from_a_pod_with_its_own_cgroup_namespace() {
+        let Ok(boot_id) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") else {
+            eprintln!("skipped: no /proc/sys/kernel/random/boot_id on this machine");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("proc/4242/ns")).unwrap();
+        std::fs::create_dir_all(d.join("proc/sys/kernel/random")).unwrap();
+        std::fs::write(d.join("proc/sys/kernel/random/boot_id"), boot_id).unwrap();
+        std::os::unix::fs::symlink("4242", d.join("proc/self")).unwrap();
+        let ns = d.join("proc/4242/ns");
+        std::os::unix::fs::symlink("pid:[4026531836]", ns.join("pid")).unwrap();
+        std::os::unix::fs::symlink("cgroup:[4026532400]", ns.join("cgroup")).unwrap();
+        std::fs::write(d.join(".dockerenv"), "").unwrap();
+        let root = Root::open(d).unwrap();
+        assert!(root.same_kernel() && !root.is_live());
+        assert_eq!(probe(&root, None, None).container, "none");
+
+        // Our PID namespace is not the host's either: a container after all.
+        std::fs::remove_file(ns.join("pid")).unwrap();
+        std::os::unix::fs::symlink("pid:[4026532401]", ns.join("pid")).unwrap();
+        let root = Root::open(d).unwrap();
+        assert_eq!(probe(&root, None, None).container, "docker");
     }
 
     #[test]

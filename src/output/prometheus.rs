@@ -9,10 +9,12 @@
 //! never a made-up 0.
 //!
 //! ```text
+//! hostprint_build_info{version}                                        1    always
 //! hostprint_identity_info{id,name,kind,version,variant,container_os}  1    always
 //! hostprint_identity_confidence                                        0..100 (as in the JSON)
 //! hostprint_identity_eol_timestamp_seconds{id}                         end of life, 00:00 UTC
-//! hostprint_os_info{id,id_like,name,pretty_name,version,version_id,variant_id}  1  (node_os_info style)
+//! hostprint_os_info{build_id,id,id_like,image_id,image_version,name,  1    node_exporter's node_os_info
+//!   pretty_name,variant,variant_id,version,version_codename,version_id}     labels, from os-release
 //! hostprint_selinux_enabled                                            0/1
 //! hostprint_selinux_current_mode / hostprint_selinux_config_mode      1 enforcing, 0 permissive, -1 disabled
 //! hostprint_apparmor_enabled                                           0/1
@@ -44,10 +46,33 @@ use crate::rules::parse_date;
 /// The namespace of every metric.
 pub const NAMESPACE: &str = "hostprint";
 
+/// node_exporter's `node_os_info` labels and the os-release keys they carry, in its order
+/// (prometheus/node_exporter, collector/os_release.go); an absent key is `""` there too.
+const OS_INFO_LABELS: [(&str, &str); 12] = [
+    ("build_id", "BUILD_ID"),
+    ("id", "ID"),
+    ("id_like", "ID_LIKE"),
+    ("image_id", "IMAGE_ID"),
+    ("image_version", "IMAGE_VERSION"),
+    ("name", "NAME"),
+    ("pretty_name", "PRETTY_NAME"),
+    ("variant", "VARIANT"),
+    ("variant_id", "VARIANT_ID"),
+    ("version", "VERSION"),
+    ("version_codename", "VERSION_CODENAME"),
+    ("version_id", "VERSION_ID"),
+];
+
 pub fn render(p: &Profile) -> String {
     let mut out = Exposition::default();
     let id = &p.identity;
     let os = &p.os;
+
+    out.gauge(
+        "build_info",
+        "The hostprint release that wrote this file; always 1.",
+        [(vec![("version", env!("CARGO_PKG_VERSION"))], 1)],
+    );
 
     out.gauge(
         "identity_info",
@@ -76,25 +101,15 @@ pub fn render(p: &Profile) -> String {
         eol.map(|t| (vec![("id", id.id.as_deref().unwrap_or(""))], t)),
     );
 
-    // node_exporter's node_os_info carries os-release verbatim; VERSION is not in the JSON contract's
-    // `os` block, so it comes from the facts behind the profile.
-    let id_like = os.id_like.join(" ");
     out.gauge(
         "os_info",
-        "The os-release fields of the root, verbatim (node_exporter node_os_info style); always 1.",
-        os.source.as_ref().map(|_| {
-            (
-                vec![
-                    ("id", os.id.as_deref().unwrap_or("")),
-                    ("id_like", id_like.as_str()),
-                    ("name", os.name.as_deref().unwrap_or("")),
-                    ("pretty_name", os.pretty_name.as_deref().unwrap_or("")),
-                    ("version", p.facts.os_release.get("VERSION").unwrap_or("")),
-                    ("version_id", os.version_id.as_deref().unwrap_or("")),
-                    ("variant_id", os.variant_id.as_deref().unwrap_or("")),
-                ],
-                1,
-            )
+        "The os-release fields of the root, verbatim, with node_exporter's node_os_info labels; always 1.",
+        p.facts.os_release.source.as_ref().map(|_| {
+            let labels = OS_INFO_LABELS
+                .iter()
+                .map(|&(label, key)| (label, p.facts.os_release.get(key).unwrap_or("")))
+                .collect();
+            (labels, 1)
         }),
     );
 
