@@ -2,7 +2,8 @@
 # The static release artifact, built as the README documents and run WITH ARGUMENTS: for a few
 # fixtures, `--root fixtures/<case>/root --format json` must print that case's identity (and its
 # whole expected.json). Probing `/` instead, as a binary that lost its argv would, gives none of
-# them, so this proves the arguments reach the program. Run by .ci/run.
+# them, so this proves the arguments reach the program. Also for musl, whose start-up differs from
+# glibc's, when rustup can install the target; otherwise it says so. Run by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,4 +55,16 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$host"
 check_static "target/$host/release/hostprint"
 check_runs "target/$host/release/hostprint"
 
+musl=x86_64-unknown-linux-musl
+installed=$(rustup target list --installed 2>/dev/null || true)
+if [ "${host%%-*}" != x86_64 ]; then
+  say "skipped: musl build (this script builds $musl; the host is $host)"
+elif ! grep -qx "$musl" <<<"$installed" && ! rustup target add "$musl"; then
+  say "skipped: musl target not installable here"
+else
+  say "musl build"
+  cargo build --release --target "$musl"
+  check_static "target/$musl/release/hostprint"
+  check_runs "target/$musl/release/hostprint"
+fi
 say "static artifacts run with arguments"
