@@ -12,8 +12,10 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -65,13 +67,41 @@ fn hup(child: &Child) {
     signal(child, libc::SIGHUP);
 }
 
+/// Runs `during` while a thread sends the agent SIGHUP every millisecond, faster than rounds run,
+/// so rounds go back to back (a SIGHUP during a round asks for one more).
+fn back_to_back<T>(child: &Child, during: impl FnOnce() -> T) -> T {
+    struct SetOnDrop<'a>(&'a AtomicBool);
+    impl Drop for SetOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                hup(child);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        // Stops the thread even when `during` panics, so the scope does not wait on it for ever.
+        let _stop = SetOnDrop(&done);
+        during()
+    })
+}
+
 fn signal(child: &Child, sig: i32) {
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
 /// SIGTERM, then the agent must exit 0 within ten seconds.
-fn stop(mut child: Child) {
+fn stop(child: Child) {
+    stop_within(child, Duration::from_secs(10));
+}
+
+/// SIGTERM, then the agent must exit 0 within `limit`; past it, it is killed and the test fails.
+fn stop_within(mut child: Child, limit: Duration) {
     signal(&child, libc::SIGTERM);
     let start = Instant::now();
     loop {
@@ -79,10 +109,11 @@ fn stop(mut child: Child) {
             assert_eq!(status.code(), Some(0), "SIGTERM must end the agent cleanly");
             return;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "still running after SIGTERM"
-        );
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running {limit:?} after SIGTERM: killed");
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -203,21 +234,20 @@ fn sigterm_in_the_middle_of_a_probe_exits_cleanly_with_a_whole_file() {
     }
 }
 
-/// The agent writing prometheus text to `target` every `every`, logging at `log` to a pipe.
-fn interval(root: &Path, target: &Path, every: &str, log: &str) -> Child {
-    bin()
-        .args([
-            "--root",
-            root.to_str().unwrap(),
-            "--format",
-            "prometheus",
-            "--interval",
-            every,
-        ])
-        .arg("--output")
+/// The agent writing prometheus text to `target` every `every`, stdout to /dev/null.
+fn interval_command(root: &Path, target: &Path, every: &str) -> Command {
+    let mut cmd = bin();
+    cmd.args(["--root", root.to_str().unwrap(), "--format", "prometheus"])
+        .args(["--interval", every, "--output"])
         .arg(target)
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// The agent, started, logging at `log` to a pipe.
+fn interval(root: &Path, target: &Path, every: &str, log: &str) -> Child {
+    interval_command(root, target, every)
         .env("RUST_LOG", log)
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
@@ -376,40 +406,28 @@ fn readers_never_see_a_partial_file() {
     wait_for("the first file", Duration::from_secs(20), || {
         target.exists()
     });
-    // Rounds back to back: SIGHUPs faster than rounds (those during a round make one more).
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hups = {
-        let (done, pid) = (done.clone(), child.id() as i32);
-        std::thread::spawn(move || {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                // SAFETY: kill(2) on our own child's pid, not yet reaped (joined before the wait).
-                unsafe { libc::kill(pid, libc::SIGHUP) };
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
-    // Read until the file has been replaced many times under the reader. A replacement shows as a new
-    // (inode, mtime) pair: inode numbers alone are reused by the filesystem right away.
-    let mut versions = BTreeSet::new();
-    let start = Instant::now();
-    let mut reads = 0u64;
-    while versions.len() < 50 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "only {} rewrites seen in {reads} reads",
-            versions.len()
-        );
-        let Ok(f) = std::fs::File::open(&target) else {
-            panic!("the file vanished between rounds")
-        };
-        versions.insert(stamp(&f.metadata().unwrap()));
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut &f, &mut bytes).unwrap();
-        assert_eq!(bytes, expected, "read {reads} saw {} bytes", bytes.len());
-        reads += 1;
-    }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    hups.join().unwrap();
+    back_to_back(&child, || {
+        // Read until the file has been replaced many times under the reader. A replacement shows as
+        // a new (inode, mtime) pair: inode numbers alone are reused by the filesystem right away.
+        let mut versions = BTreeSet::new();
+        let start = Instant::now();
+        let mut reads = 0u64;
+        while versions.len() < 50 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "only {} rewrites seen in {reads} reads",
+                versions.len()
+            );
+            let Ok(f) = std::fs::File::open(&target) else {
+                panic!("the file vanished between rounds")
+            };
+            versions.insert(stamp(&f.metadata().unwrap()));
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut &f, &mut bytes).unwrap();
+            assert_eq!(bytes, expected, "read {reads} saw {} bytes", bytes.len());
+            reads += 1;
+        }
+    });
     stop(child);
 }
 
@@ -461,4 +479,47 @@ fn interval_memory_stays_flat() {
         at_2000 <= at_400 + 512,
         "RSS grew from {at_400} KiB at round 400 to {at_2000} KiB at round 2000"
     );
+}
+
+/// A daemon started with stderr closed (`hostprint --interval 1h -v … 2>&-`, as some init scripts
+/// do): fd 2 must not be handed to whatever the agent opens next (signal-hook's socketpair, the
+/// output file) and filled with log lines until a write blocks for ever. Rounds must go on, and
+/// SIGTERM must end it within a few seconds.
+#[test]
+fn an_agent_started_with_stderr_closed_keeps_running_and_stops_on_sigterm() {
+    let (root, _sock) = flatcar_root();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("hostprint.prom");
+    let mut cmd = interval_command(root.path(), &target, "1h");
+    cmd.arg("-v").stdin(Stdio::null());
+    // SAFETY: close(2) is async-signal-safe and touches only the child's descriptor table.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(2);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    // Two seconds of rounds back to back at -v, far more log than a socket buffer holds; then one
+    // more round, asked for with SIGHUP, must still happen.
+    back_to_back(&child, || std::thread::sleep(Duration::from_secs(2)));
+    let version = || std::fs::metadata(&target).ok().map(|m| stamp(&m));
+    let before = version();
+    hup(&child);
+    let start = Instant::now();
+    let rewritten = loop {
+        if before.is_some() && version() != before {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    if !rewritten {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("with stderr closed, rounds stopped or never began: the agent is blocked");
+    }
+    stop_within(child, Duration::from_secs(5));
 }
