@@ -81,7 +81,8 @@ fn run(root: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Compares (or with HOSTPRINT_UPDATE=1 rewrites) one golden file; returns a failure message.
+/// Compares (or with HOSTPRINT_UPDATE=1 rewrites) one golden file; returns a failure message holding
+/// a unified diff from the golden file to the actual output.
 fn golden(path: &Path, actual: &str) -> Option<String> {
     if std::env::var_os("HOSTPRINT_UPDATE").is_some() {
         std::fs::write(path, actual).unwrap();
@@ -91,22 +92,13 @@ fn golden(path: &Path, actual: &str) -> Option<String> {
     if expected == actual {
         return None;
     }
-    let diff: Vec<String> = expected
-        .lines()
-        .zip(actual.lines())
-        .enumerate()
-        .filter(|(_, (e, a))| e != a)
-        .take(3)
-        .map(|(i, (e, a))| format!("  line {}:\n    expected: {e}\n    actual:   {a}", i + 1))
-        .collect();
+    let diff = similar::TextDiff::from_lines(expected.as_str(), actual)
+        .unified_diff()
+        .header(&path.display().to_string(), "actual output")
+        .to_string();
     Some(format!(
-        "{} differs (run HOSTPRINT_UPDATE=1 cargo test and review the diff):\n{}",
-        path.display(),
-        if diff.is_empty() {
-            "  (length differs)".to_string()
-        } else {
-            diff.join("\n")
-        }
+        "{} differs (run HOSTPRINT_UPDATE=1 cargo test and review the diff):\n{diff}",
+        path.display()
     ))
 }
 

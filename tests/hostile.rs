@@ -289,7 +289,7 @@ fn lay_content(dir: &Path) {
 }
 
 /// Puts `hostile` at `path` inside `root` (for `ParentEscape`, `path` is the directory swapped for a
-/// link). `Err` is a reason to skip (the kernel refused).
+/// link). `Err` says why the kernel refused to make it: the case fails, it is not skipped.
 fn plant(lab: &Lab, root: &Path, path: &str, hostile: Hostile) -> Result<(), String> {
     let target = root.join(path);
     let parent = target.parent().unwrap().to_path_buf();
@@ -399,8 +399,7 @@ fn check(lab: &Lab, case: &Case) -> Option<String> {
     lay_base(root, case.base, &gone);
     for g in &gone {
         if let Err(reason) = plant(lab, root, g, case.hostile) {
-            println!("skipped {what}: {reason}");
-            return None;
+            return Some(format!("{what}: could not be planted: {reason}"));
         }
     }
     let run = probe_json(root, HANG);
@@ -609,14 +608,16 @@ fn symlink_loops_are_warned_everywhere() {
 #[test]
 fn special_files_and_directories_are_never_opened() {
     matrix(
-        &[
-            Hostile::Fifo,
-            Hostile::Socket,
-            Hostile::CharDevice,
-            Hostile::Dir,
-        ],
+        &[Hostile::Fifo, Hostile::Socket, Hostile::Dir],
         &[Use::Read],
     );
+}
+
+/// mknod(2) of a character device needs CAP_MKNOD.
+#[test]
+#[ignore = "needs root"]
+fn char_devices_are_never_opened() {
+    matrix(&[Hostile::CharDevice], &[Use::Read]);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Helpers the integration tests share: run the real binary, read its stderr, build a root; and,
 //! for the hostile and privileged tests, run a command under a hard time limit while measuring it
-//! (wall time, the child's peak RSS).
+//! (wall time, the child's peak RSS), or without privileges so that permission bits apply.
 //!
 //! Each test binary compiles this module on its own and uses only part of it.
 //!
@@ -8,6 +8,8 @@
 //! must not look like a hang. The child is reaped with `wait4` so its `ru_maxrss` is its own, not the
 //! maximum over every child this test process ever had.
 #![allow(dead_code)]
+
+pub mod exposition;
 
 use std::io::{Read, Seek};
 use std::os::unix::process::ExitStatusExt;
@@ -28,6 +30,29 @@ pub fn hostprint(args: &[&str]) -> Output {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `hostprint --root ROOT --format prometheus`.
+pub fn prometheus(root: &Path) -> Output {
+    hostprint(&["--root", root.to_str().unwrap(), "--format", "prometheus"])
+}
+
+/// A Flatcar-like root with the facts every metric family needs: update channel, SELinux config and
+/// runtime, AppArmor, and a docker socket (a real one, bound here).
+pub fn flatcar_root() -> (tempfile::TempDir, std::os::unix::net::UnixListener) {
+    let dir = tree(&[
+        (
+            "etc/os-release",
+            "NAME=\"Flatcar Container Linux by Kinvolk\"\nID=flatcar\nID_LIKE=coreos\nVERSION=3139.2.0\nVERSION_ID=3139.2.0\nPRETTY_NAME=\"Flatcar Container Linux by Kinvolk 3139.2.0 (Oklo)\"\n",
+        ),
+        ("usr/share/flatcar/update.conf", "GROUP=stable\n"),
+        ("etc/selinux/config", "SELINUX=permissive\nSELINUXTYPE=mcs\n"),
+        ("sys/fs/selinux/enforce", "0\n"),
+        ("sys/module/apparmor/parameters/enabled", "N\n"),
+    ]);
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    let sock = std::os::unix::net::UnixListener::bind(dir.path().join("run/docker.sock")).unwrap();
+    (dir, sock)
 }
 
 /// A temporary root holding `files` (path relative to the root, content).
@@ -167,10 +192,29 @@ pub fn status_kib(pid: &str, field: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-/// True when this process runs as root (what the privilege and namespace tests need).
+pub fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The user an unprivileged run switches to when the tests run as root.
+pub const NOBODY: u32 = 65534;
+
+/// True when this process runs as root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Makes `cmd` run without privileges, so that permission bits apply to it: as uid/gid 65534 when
+/// the tests run as root (root's CAP_DAC_OVERRIDE ignores modes), as the current user otherwise. What
+/// it must reach must then be open to others (mode 0755), as a tempdir is not.
+pub fn unprivileged(cmd: &mut Command) -> &mut Command {
+    if is_root() {
+        std::os::unix::process::CommandExt::uid(cmd, NOBODY);
+        std::os::unix::process::CommandExt::gid(cmd, NOBODY);
+    }
+    cmd
 }
 
 /// The names in `dir`, sorted (an output directory must hold only the output after any round).
