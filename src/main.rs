@@ -2,13 +2,10 @@
 //!
 //! Errors go to stderr and name the path and the offending input; the exit codes are documented in
 //! `--help` and the README (0 profile produced, 1 run failed, 2 usage or rule error).
-//!
-//! The entry point is a plain C `main` (`#![no_main]`) rather than std's runtime start: see
-//! [`main`] for why and for what it does in std's place.
 
-#![no_main]
-
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -17,7 +14,7 @@ use hostprint::cli::{Cli, Command, Format};
 use hostprint::output;
 use hostprint::profile;
 use hostprint::root::Root;
-use hostprint::rules::{RuleError, RuleSet, UserRules};
+use hostprint::rules::RuleSet;
 use hostprint::{atomic_write, interval, schema};
 
 /// What went wrong, and so which exit code.
@@ -26,45 +23,18 @@ enum Failure {
     Rules(anyhow::Error),
 }
 
-/// The process entry point. std's runtime start (`lang_start`) would first install a stack-overflow
-/// handler, which asks glibc for the main thread's stack: glibc opens and scans `/proc/self/maps`
-/// with sscanf, ~180K instructions and four syscalls, an eighth of a whole probe (measured: 55 µs per
-/// run, static build). hostprint does without that handler — a stack overflow still stops at the
-/// kernel's guard page, as a SIGSEGV instead of a message — and does here the two things of the
-/// runtime start it relies on: SIGPIPE ignored, so that a closed stdout is an EPIPE error
-/// (`hostprint | head` exits 0, see `write_stdout`), and a panic that escapes `run` ends with exit
-/// code 101 after the panic hook's message, as std's start would (unwinding out of an `extern "C"`
-/// function would abort). Arguments and the environment are read by std as usual (glibc passes them
-/// to std's init hook before `main`).
-#[unsafe(no_mangle)]
-extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
-    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions; no handler is involved.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-    let code = std::panic::catch_unwind(run_cli).unwrap_or(101);
-    // std's runtime flushes stdout after main; output is flushed where it is written, this is the
-    // same guarantee for anything printed without a newline.
-    let _ = std::io::stdout().flush();
-    code
-}
-
-/// Parses the flags, runs, and maps the outcome to the documented exit code.
-fn run_cli() -> std::ffi::c_int {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.interval.is_some());
     match run(&cli) {
-        Ok(()) => 0,
+        Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Run(e)) => {
             eprintln!("hostprint: {e:#}");
-            1
+            ExitCode::from(1)
         }
         Err(Failure::Rules(e)) => {
             eprintln!("hostprint: {e:#}");
-            2
+            ExitCode::from(2)
         }
     }
 }
@@ -102,36 +72,16 @@ fn rules(cli: &Cli) -> Result<RuleSet, Failure> {
     let mut set = RuleSet::embedded()
         .context("shipped fingerprint rules are invalid")
         .map_err(Failure::Rules)?;
-    if let Some(path) = &cli.fingerprints {
-        let extra = user_rules(path)?;
-        tracing::debug!(
-            rules = extra.rules.len() + extra.bundle.as_ref().map_or(0, |b| b.len()),
-            from = %path.display(),
-            "user rules loaded"
-        );
-        set.add_user(extra);
+    if let Some(dir) = &cli.fingerprints {
+        let extra = user_rules(dir)?;
+        tracing::debug!(rules = extra.len(), from = %dir.display(), "user rules loaded");
+        set.extend(extra);
     }
     Ok(set)
 }
 
-/// `--fingerprints` or `fingerprints --check` PATH (a directory or a bundle), with the loader's note
-/// (a bundle from another build, read from its sources) on stderr.
-fn user_rules(path: &std::path::Path) -> Result<UserRules, Failure> {
-    let mut loaded = RuleSet::load_user(path).map_err(|e: RuleError| Failure::Rules(e.into()))?;
-    if let Some(note) = loaded.note.take() {
-        eprintln!("hostprint: warning: {note}");
-    }
-    Ok(loaded)
-}
-
-/// Every rule of `set`, a compiled bundle's decoded; a bundle rule that does not decode is an error
-/// here (listing and checking rules), where a probe only warns about it.
-fn every_rule(set: &RuleSet) -> Result<Vec<&hostprint::rules::Fingerprint>, Failure> {
-    let all = set.all();
-    match all.damaged.is_empty() {
-        true => Ok(all.rules),
-        false => Err(Failure::Rules(anyhow::anyhow!(all.damaged.join("\n")))),
-    }
+fn user_rules(dir: &Path) -> Result<Vec<hostprint::rules::Fingerprint>, Failure> {
+    RuleSet::load_dir(dir).map_err(|e| Failure::Rules(e.into()))
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -139,11 +89,6 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Some(Command::Fingerprints {
             check: Some(path), ..
         }) => check_rules(path),
-        Some(Command::Fingerprints {
-            compile: Some(dir),
-            output: Some(out),
-            ..
-        }) => compile_rules(dir, out),
         Some(Command::Fingerprints { .. }) => fingerprints(cli),
         Some(Command::Record { dir }) => record(cli, dir),
         Some(Command::Schema) => write_stdout(&schema::render()).map_err(Failure::Run),
@@ -152,10 +97,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
 }
 
 fn probe(cli: &Cli) -> Result<(), Failure> {
-    // The rules live until the process exits (one set per process, shared by every --interval
-    // round), so they are never freed: dropping ~1,500 strings one by one cost ~120K instructions
-    // (callgrind), a tenth of a probe.
-    let set: &'static RuleSet = Box::leak(Box::new(rules(cli)?));
+    let set = &rules(cli)?;
     let Some(path) = &cli.output else {
         let text = render(cli, set).map_err(Failure::Run)?;
         return write_stdout(&text).map_err(Failure::Run);
@@ -180,12 +122,9 @@ fn render(cli: &Cli, set: &RuleSet) -> anyhow::Result<String> {
         true => Root::open(&cli.root)?,
         false => Root::open(&cli.root)?.without_journal(),
     };
-    let profile = {
+    let report = {
         let _span = tracing::debug_span!("probe", root = %cli.root.display()).entered();
-        match cli.explain {
-            true => profile::build_explained(&root, set),
-            false => profile::build(&root, set),
-        }
+        profile::build(&root, set)
     };
     if tracing::enabled!(tracing::Level::TRACE) {
         for access in root.journal() {
@@ -197,11 +136,11 @@ fn render(cli: &Cli, set: &RuleSet) -> anyhow::Result<String> {
             let color = cli.output.is_none()
                 && std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none();
-            output::human::render(&profile, &output::human::Style { color }, cli.explain)
+            output::human::render(&report, &output::human::Style { color }, cli.explain)
         }
-        Format::Json => output::json::render(&profile, cli.pretty),
-        Format::Prometheus => output::prometheus::render(&profile),
-        Format::Nfd => output::nfd::render(&profile),
+        Format::Json => output::json::render(&report.profile, cli.pretty),
+        Format::Prometheus => output::prometheus::render(&report),
+        Format::Nfd => output::nfd::render(&report.profile),
     })
 }
 
@@ -210,7 +149,7 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 }
 
 /// `hostprint record DIR`: probe --root as a normal run does and copy what was read into DIR.
-fn record(cli: &Cli, dir: &std::path::Path) -> Result<(), Failure> {
+fn record(cli: &Cli, dir: &Path) -> Result<(), Failure> {
     let set = rules(cli)?;
     let summary = hostprint::record::record(&cli.root, &set, dir)
         .with_context(|| format!("record {} into {}", cli.root.display(), dir.display()))
@@ -224,49 +163,24 @@ fn record(cli: &Cli, dir: &std::path::Path) -> Result<(), Failure> {
     write_stdout(&text).map_err(Failure::Run)
 }
 
-/// `fingerprints --check PATH`: a rule directory or a compiled bundle.
-fn check_rules(path: &std::path::Path) -> Result<(), Failure> {
-    let mut set = RuleSet::default();
-    set.add_user(user_rules(path)?);
-    let count = every_rule(&set)?.len();
-    let what = if path.is_dir() {
-        "rule file(s)"
-    } else {
-        "compiled rule(s)"
-    };
-    let text = format!("{}: {count} {what} valid\n", path.display());
-    write_stdout(&text).map_err(Failure::Run)
-}
-
-/// `fingerprints --compile DIR --output FILE`: the rules in DIR, validated exactly as `--check` does,
-/// written as one bundle that `--fingerprints FILE` loads without parsing TOML.
-fn compile_rules(dir: &std::path::Path, out: &std::path::Path) -> Result<(), Failure> {
-    let rules =
-        RuleSet::load_dir_with_sources(dir).map_err(|e: RuleError| Failure::Rules(e.into()))?;
-    let bytes = hostprint::rules::bundle::compile(&rules);
-    atomic_write::write(out, &bytes).map_err(|e| Failure::Run(e.into()))?;
-    let text = format!(
-        "compiled {} rule(s) from {} into {} ({} bytes); load it with --fingerprints {}\n",
-        rules.len(),
-        dir.display(),
-        out.display(),
-        bytes.len(),
-        out.display()
-    );
+/// `fingerprints --check DIR`.
+fn check_rules(dir: &Path) -> Result<(), Failure> {
+    let count = user_rules(dir)?.len();
+    let text = format!("{}: {count} rule file(s) valid\n", dir.display());
     write_stdout(&text).map_err(Failure::Run)
 }
 
 fn fingerprints(cli: &Cli) -> Result<(), Failure> {
     let set = rules(cli)?;
-    let mut rows = every_rule(&set)?;
+    let mut rows: Vec<_> = set.rules.iter().collect();
     rows.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.id.cmp(&b.id)));
     let table: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
             [
-                r.id.to_string(),
+                r.id.clone(),
                 r.kind.as_str().to_string(),
-                r.name.to_string(),
+                r.name.clone(),
                 if r.lineage.is_empty() {
                     "-".to_string()
                 } else {

@@ -36,10 +36,11 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::facts::os_release::OsRelease;
 use crate::facts::{self, Facts};
 use crate::root::Root;
 use crate::rules::eval::{evaluate, Evaluation, Section};
-use crate::rules::{Kind, RuleSet, Str};
+use crate::rules::{Kind, RuleSet};
 use crate::warning::Warning;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -53,7 +54,7 @@ pub const CONFLICT_THRESHOLD: u32 = 50;
 pub const FALLBACK_CONFIDENCE: u32 = 60;
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct Profile<'r> {
+pub struct Profile {
     pub schema_version: u32,
     pub os: Os,
     pub identity: Identity,
@@ -68,15 +69,6 @@ pub struct Profile<'r> {
     pub kernel: facts::kernel::Kernel,
     pub host: facts::host::Host,
     pub warnings: Vec<Warning>,
-    /// The rules' evaluations, matched first, then by weight held and id, for `--explain` (not part
-    /// of the JSON contract): every rule from [`build_explained`]; from [`build`], every rule but a
-    /// compiled bundle's that nothing could make hold. They borrow the rules: the texts of a signal
-    /// are read from its rule when shown, not copied for every rule on every run.
-    #[serde(skip)]
-    pub explanation: Vec<Evaluation<'r>>,
-    /// The facts behind it all (for formats that want more than the contract).
-    #[serde(skip)]
-    pub facts: Facts,
 }
 
 #[derive(Clone, Debug, Default, Serialize, JsonSchema)]
@@ -172,35 +164,21 @@ fn evidence_of(e: &Evaluation) -> Vec<Evidence> {
         .collect()
 }
 
-/// Probes `root`, matches `rules`, and builds the profile. Its `explanation` holds the rules whose
-/// signals could hold (every rule but a compiled bundle's whose anchors all fail: see
-/// [`RuleSet::considered`]); [`build_explained`] holds every rule.
-pub fn build<'r>(root: &Root, rules: &'r RuleSet) -> Profile<'r> {
-    build_with(root, rules, false)
+/// What a probe concludes: the profile (the JSON contract) and, beside it, the rules' evaluations
+/// for `--explain` and the facts behind both, for formats that show more than the contract.
+#[derive(Clone, Debug)]
+pub struct Report<'r> {
+    pub profile: Profile,
+    /// Every rule's evaluation, matched first, then by weight held and id.
+    pub explanation: Vec<Evaluation<'r>>,
+    pub facts: Facts,
 }
 
-/// [`build`], with every rule evaluated and in `explanation` (`--explain`).
-pub fn build_explained<'r>(root: &Root, rules: &'r RuleSet) -> Profile<'r> {
-    build_with(root, rules, true)
-}
-
-fn build_with<'r>(root: &Root, rules: &'r RuleSet, every_rule: bool) -> Profile<'r> {
+/// Probes `root`, matches `rules`, and builds the report.
+pub fn build<'r>(root: &Root, rules: &'r RuleSet) -> Report<'r> {
     let facts = facts::collect(root, &rules.wanted());
     let _span = tracing::debug_span!("match").entered();
-    let considered = match every_rule {
-        true => rules.all(),
-        false => rules.considered(&facts),
-    };
-    for damaged in considered.damaged {
-        root.warn(Warning::general(format!(
-            "{damaged}; the rule was left out"
-        )));
-    }
-    let evaluations: Vec<Evaluation> = considered
-        .rules
-        .into_iter()
-        .map(|r| evaluate(r, &facts))
-        .collect();
+    let evaluations: Vec<Evaluation> = rules.rules.iter().map(|r| evaluate(r, &facts)).collect();
     for e in &evaluations {
         tracing::debug!(
             rule = %e.rule.id,
@@ -209,173 +187,22 @@ fn build_with<'r>(root: &Root, rules: &'r RuleSet, every_rule: bool) -> Profile<
             "rule evaluated"
         );
     }
-
-    // The identity: the best OS candidate. Ties go to the rule with more require signals (the more
-    // specific claim), then to the id, so the answer never depends on file order.
-    let mut os_candidates: Vec<&Evaluation> = evaluations
-        .iter()
-        .filter(|e| e.candidate && e.rule.kind.is_os())
-        .collect();
-    os_candidates.sort_by(|a, b| {
-        b.score
-            .cmp(&a.score)
-            .then(b.require_count().cmp(&a.require_count()))
-            .then(a.rule.id.cmp(&b.rule.id))
-    });
-    let winner = os_candidates.first().copied();
-    let mut warnings = Vec::new();
-    if os_candidates.len() > 1 {
-        let others: Vec<_> = os_candidates[1..]
-            .iter()
-            .map(|e| format!("{} ({})", e.rule.id, e.score))
-            .collect();
-        warnings.push(Warning::general(format!(
-            "more than one OS rule matched: chose {} ({}) over {}",
-            os_candidates[0].rule.id,
-            os_candidates[0].score,
-            others.join(", ")
-        )));
-    }
-
-    let os_release = &facts.os_release;
-    let identity = match winner {
-        Some(e) => Identity {
-            id: Some(e.rule.id.to_string()),
-            name: Some(e.rule.name.to_string()),
-            kind: e.rule.kind.as_str(),
-            container_os: e.rule.kind == Kind::ContainerOs,
-            confidence: e.score,
-            evidence: evidence_of(e),
-            lineage: e.rule.lineage.iter().map(Str::to_string).collect(),
-            eol: e.rule.eol.as_deref().map(str::to_string),
-            successor: e.rule.successor.as_deref().map(str::to_string),
-            closest: Vec::new(),
-        },
-        None => match os_release.get("ID").filter(|id| !id.is_empty()) {
-            Some(id) => Identity {
-                id: Some(id.to_string()),
-                name: os_release
-                    .get("NAME")
-                    .or(os_release.get("PRETTY_NAME"))
-                    .map(str::to_string),
-                kind: Kind::GeneralPurpose.as_str(),
-                container_os: false,
-                confidence: FALLBACK_CONFIDENCE,
-                evidence: vec![Evidence {
-                    signal: "fallback",
-                    why: "no container-OS rule matched; the os-release ID names the distribution"
-                        .into(),
-                    condition: format!(
-                        "{} ID = {id:?}",
-                        os_release.source.as_deref().unwrap_or("os-release")
-                    ),
-                    weight: FALLBACK_CONFIDENCE,
-                }],
-                lineage: os_release.id_like(),
-                eol: None,
-                successor: None,
-                closest: Vec::new(),
-            },
-            None => Identity {
-                id: None,
-                name: None,
-                kind: "unknown",
-                container_os: false,
-                confidence: 0,
-                evidence: Vec::new(),
-                lineage: Vec::new(),
-                eol: None,
-                successor: None,
-                closest: Vec::new(),
-            },
-        },
-    };
-    let mut identity = identity;
+    let mut warnings = root.take_warnings();
+    let (winner, mut found) = winner(&evaluations);
+    let mut identity = identity(winner, &facts.os_release);
     identity.closest = closest(&evaluations, identity.id.as_deref());
-
-    // Conflicting evidence: a container OS whose markers are strongly present although os-release
-    // (its require) says otherwise. Relatives in the identity's lineage are expected to leave traces
-    // (a Flatcar host keeps CoreOS compatibility links), so they are not conflicts.
-    let lineage = winner.map(|w| w.rule.lineage.clone()).unwrap_or_default();
-    for e in &evaluations {
-        if e.candidate
-            || e.rule.kind != Kind::ContainerOs
-            || e.support_score < CONFLICT_THRESHOLD
-            || Some(e.rule.id.as_str()) == identity.id.as_deref()
-            || lineage.contains(&e.rule.id)
-            || e.rule
-                .lineage
-                .iter()
-                .any(|l| Some(l.as_str()) == identity.id.as_deref())
-        {
-            continue;
-        }
-        let held: Vec<_> = e
-            .held()
-            .filter(|&(section, _)| section == Section::Support)
-            .map(|(_, s)| s.condition.to_string())
-            .collect();
-        warnings.push(Warning::general(format!(
-            "conflicting evidence: os-release says {}, but markers of {} are present ({})",
-            identity.id.as_deref().unwrap_or("nothing"),
-            e.rule.id,
-            held.join("; ")
-        )));
-    }
-
-    let platforms = evaluations
-        .iter()
-        .filter(|e| e.candidate && e.rule.kind == Kind::Platform)
-        .map(|e| Platform {
-            id: e.rule.id.to_string(),
-            name: e.rule.name.to_string(),
-            role: e.role.map(str::to_string),
-            eol: e.rule.eol.as_deref().map(str::to_string),
-            evidence: evidence_of(e),
-        })
-        .collect();
-    let mut components: Vec<Component> = evaluations
-        .iter()
-        .filter(|e| e.candidate && e.rule.kind == Kind::Component)
-        .map(|e| Component {
-            id: e.rule.id.to_string(),
-            name: e.rule.name.to_string(),
-            eol: e.rule.eol.as_deref().map(str::to_string),
-            evidence: evidence_of(e),
-        })
-        .collect();
-    components.sort_by(|a, b| a.id.cmp(&b.id));
-
-    // Matched rules first, then the nearest misses: the first screen of --explain is the useful one.
-    let mut explanation: Vec<Evaluation> = evaluations;
-    explanation.sort_by(|a, b| {
-        b.candidate
-            .cmp(&a.candidate)
-            .then(b.score.cmp(&a.score))
-            .then(a.rule.id.cmp(&b.rule.id))
-    });
-
-    let mut all_warnings = root.take_warnings();
-    for w in warnings {
-        if !all_warnings.contains(&w) {
-            all_warnings.push(w);
+    found.extend(conflicts(&evaluations, winner, identity.id.as_deref()));
+    for w in found {
+        if !warnings.contains(&w) {
+            warnings.push(w);
         }
     }
-
-    Profile {
+    let profile = Profile {
         schema_version: SCHEMA_VERSION,
-        os: Os {
-            id: os_release.get("ID").map(str::to_string),
-            version_id: os_release.get("VERSION_ID").map(str::to_string),
-            name: os_release.get("NAME").map(str::to_string),
-            pretty_name: os_release.get("PRETTY_NAME").map(str::to_string),
-            variant_id: os_release.get("VARIANT_ID").map(str::to_string),
-            id_like: os_release.id_like(),
-            source: os_release.source.clone(),
-        },
+        os: os(&facts.os_release),
         identity,
-        platforms,
-        components,
+        platforms: platforms(&evaluations),
+        components: components(&evaluations),
         init: Init {
             pid1: Pid1 {
                 comm: facts.pid1.comm.clone(),
@@ -396,10 +223,189 @@ fn build_with<'r>(root: &Root, rules: &'r RuleSet, every_rule: bool) -> Profile<
         environment: facts.environment.clone(),
         kernel: facts.kernel.clone(),
         host: facts.host.clone(),
-        warnings: all_warnings,
-        explanation,
+        warnings,
+    };
+    Report {
+        profile,
+        explanation: explanation(evaluations),
         facts,
     }
+}
+
+fn os(os_release: &OsRelease) -> Os {
+    let get = |key| os_release.get(key).map(str::to_string);
+    Os {
+        id: get("ID"),
+        version_id: get("VERSION_ID"),
+        name: get("NAME"),
+        pretty_name: get("PRETTY_NAME"),
+        variant_id: get("VARIANT_ID"),
+        id_like: os_release.id_like(),
+        source: os_release.source.clone(),
+    }
+}
+
+/// The best OS candidate, and a warning when there were several. Ties go to the rule with more
+/// require signals (the more specific claim), then to the id, so the answer never depends on file
+/// order.
+fn winner<'e, 'r>(evaluations: &'e [Evaluation<'r>]) -> (Option<&'e Evaluation<'r>>, Vec<Warning>) {
+    let mut candidates: Vec<&Evaluation> = evaluations
+        .iter()
+        .filter(|e| e.candidate && e.rule.kind.is_os())
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then(b.require_count().cmp(&a.require_count()))
+            .then(a.rule.id.cmp(&b.rule.id))
+    });
+    let mut warnings = Vec::new();
+    if let [first, others @ ..] = candidates.as_slice() {
+        if !others.is_empty() {
+            let others: Vec<_> = others
+                .iter()
+                .map(|e| format!("{} ({})", e.rule.id, e.score))
+                .collect();
+            warnings.push(Warning::general(format!(
+                "more than one OS rule matched: chose {} ({}) over {}",
+                first.rule.id,
+                first.score,
+                others.join(", ")
+            )));
+        }
+    }
+    (candidates.first().copied(), warnings)
+}
+
+/// The winning rule's identity; without one, the general-purpose fallback on the os-release `ID`,
+/// or unknown. `closest` is left empty.
+fn identity(winner: Option<&Evaluation>, os_release: &OsRelease) -> Identity {
+    if let Some(e) = winner {
+        return Identity {
+            id: Some(e.rule.id.clone()),
+            name: Some(e.rule.name.clone()),
+            kind: e.rule.kind.as_str(),
+            container_os: e.rule.kind == Kind::ContainerOs,
+            confidence: e.score,
+            evidence: evidence_of(e),
+            lineage: e.rule.lineage.clone(),
+            eol: e.rule.eol.clone(),
+            successor: e.rule.successor.clone(),
+            closest: Vec::new(),
+        };
+    }
+    let Some(id) = os_release.get("ID").filter(|id| !id.is_empty()) else {
+        return Identity {
+            id: None,
+            name: None,
+            kind: "unknown",
+            container_os: false,
+            confidence: 0,
+            evidence: Vec::new(),
+            lineage: Vec::new(),
+            eol: None,
+            successor: None,
+            closest: Vec::new(),
+        };
+    };
+    Identity {
+        id: Some(id.to_string()),
+        name: os_release
+            .get("NAME")
+            .or(os_release.get("PRETTY_NAME"))
+            .map(str::to_string),
+        kind: Kind::GeneralPurpose.as_str(),
+        container_os: false,
+        confidence: FALLBACK_CONFIDENCE,
+        evidence: vec![Evidence {
+            signal: "fallback",
+            why: "no container-OS rule matched; the os-release ID names the distribution".into(),
+            condition: format!(
+                "{} ID = {id:?}",
+                os_release.source.as_deref().unwrap_or("os-release")
+            ),
+            weight: FALLBACK_CONFIDENCE,
+        }],
+        lineage: os_release.id_like(),
+        eol: None,
+        successor: None,
+        closest: Vec::new(),
+    }
+}
+
+/// Conflicting evidence: a container OS whose markers are strongly present although os-release (its
+/// require) says otherwise. Relatives in the identity's lineage are expected to leave traces (a
+/// Flatcar host keeps CoreOS compatibility links), so they are not conflicts.
+fn conflicts(
+    evaluations: &[Evaluation],
+    winner: Option<&Evaluation>,
+    identity: Option<&str>,
+) -> Vec<Warning> {
+    let lineage: &[String] = winner.map_or(&[], |w| &w.rule.lineage);
+    evaluations
+        .iter()
+        .filter(|e| {
+            !e.candidate
+                && e.rule.kind == Kind::ContainerOs
+                && e.support_score >= CONFLICT_THRESHOLD
+                && Some(e.rule.id.as_str()) != identity
+                && !lineage.contains(&e.rule.id)
+                && !e.rule.lineage.iter().any(|l| Some(l.as_str()) == identity)
+        })
+        .map(|e| {
+            let held: Vec<_> = e
+                .held()
+                .filter(|&(section, _)| section == Section::Support)
+                .map(|(_, s)| s.condition.to_string())
+                .collect();
+            Warning::general(format!(
+                "conflicting evidence: os-release says {}, but markers of {} are present ({})",
+                identity.unwrap_or("nothing"),
+                e.rule.id,
+                held.join("; ")
+            ))
+        })
+        .collect()
+}
+
+fn platforms(evaluations: &[Evaluation]) -> Vec<Platform> {
+    evaluations
+        .iter()
+        .filter(|e| e.candidate && e.rule.kind == Kind::Platform)
+        .map(|e| Platform {
+            id: e.rule.id.clone(),
+            name: e.rule.name.clone(),
+            role: e.role.map(str::to_string),
+            eol: e.rule.eol.clone(),
+            evidence: evidence_of(e),
+        })
+        .collect()
+}
+
+fn components(evaluations: &[Evaluation]) -> Vec<Component> {
+    let mut components: Vec<Component> = evaluations
+        .iter()
+        .filter(|e| e.candidate && e.rule.kind == Kind::Component)
+        .map(|e| Component {
+            id: e.rule.id.clone(),
+            name: e.rule.name.clone(),
+            eol: e.rule.eol.clone(),
+            evidence: evidence_of(e),
+        })
+        .collect();
+    components.sort_by(|a, b| a.id.cmp(&b.id));
+    components
+}
+
+/// Matched rules first, then the nearest misses: the first screen of `--explain` is the useful one.
+fn explanation(mut evaluations: Vec<Evaluation>) -> Vec<Evaluation> {
+    evaluations.sort_by(|a, b| {
+        b.candidate
+            .cmp(&a.candidate)
+            .then(b.score.cmp(&a.score))
+            .then(a.rule.id.cmp(&b.rule.id))
+    });
+    evaluations
 }
 
 /// The best OS rules other than the identity, by weight held, for "what was closest".

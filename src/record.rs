@@ -134,7 +134,7 @@ pub fn record(source: &Path, rules: &RuleSet, out: &Path) -> Result<Summary, Rec
     // Refuse early, before probing, so a mistaken DIR costs nothing.
     ensure_empty(out)?;
     let (root, capture) = open_captured(source)?;
-    let profile = profile::build(&root, rules);
+    let profile = profile::build(&root, rules).profile;
     let journal = root.journal();
     let plan = Plan::new(&root, &journal, &capture);
     ensure_not_probed(source, out, &journal, &plan)?;

@@ -21,9 +21,7 @@ pub fn schema() -> Value {
     let generator = SchemaSettings::draft2020_12()
         .with(|s| s.contract = Contract::Serialize)
         .into_generator();
-    let mut schema = generator
-        .into_root_schema_for::<Profile<'static>>()
-        .to_value();
+    let mut schema = generator.into_root_schema_for::<Profile>().to_value();
     close_objects(&mut schema);
     if let Some(v) = schema.pointer_mut("/properties/schema_version") {
         *v = serde_json::json!({ "const": SCHEMA_VERSION });

@@ -232,109 +232,42 @@ fn mounted_live_host_gets_machine_facts() {
     assert_eq!(v["environment"]["virtualization"], serde_json::Value::Null);
 }
 
-/// `hostprint fingerprints --compile DIR --output BUNDLE`.
-fn compile(dir: &Path, bundle: &Path) -> std::process::Output {
-    hostprint(&[
-        "fingerprints",
-        "--compile",
-        dir.to_str().unwrap(),
-        "--output",
-        bundle.to_str().unwrap(),
-    ])
-}
-
-/// `fingerprints --compile` makes a bundle that `--fingerprints` loads as the directory it came from:
-/// the same profile, byte for byte, in every format, including the `--explain` text (which names each
-/// signal's `why` and condition), and `--check` accepts it.
+/// A user rule directory adds rules and replaces shipped ones by id; `--check` counts its files.
 #[test]
-fn compiled_bundle_probes_exactly_as_its_directory() {
+fn user_rules_add_and_replace_by_id() {
     let rules = tree(&[
         (
             "acme.toml",
-            "id = \"acme-os\"\nname = \"Acme OS\"\nkind = \"container-os\"\n\n[[require]]\nwhy = \"Acme's os-release\"\nweight = 60\nos_release = { key = \"ID\", equals = \"acme\" }\n\n[[support]]\nwhy = \"Acme's agent\"\nweight = 30\npath = { path = \"usr/libexec/acme-updater\", type = \"file\" }\n",
+            "id = \"acme-os\"\nname = \"Acme OS\"\nkind = \"container-os\"\n\n[[require]]\nwhy = \"Acme's os-release\"\nweight = 60\nos_release = { key = \"ID\", equals = \"acme\" }\n",
         ),
-        // Overrides a shipped rule by id, as a directory can.
         (
             "etcd.toml",
             "id = \"etcd\"\nname = \"etcd (Acme build)\"\nkind = \"component\"\n\n[[require]]\nwhy = \"Acme ships etcd here\"\npath = { path = \"opt/acme/etcd\", type = \"file\" }\n",
         ),
         ("README.md", "not a rule"),
     ]);
-    let host = tree(&[
-        ("etc/os-release", "ID=acme\n"),
-        ("usr/libexec/acme-updater", ""),
-        ("opt/acme/etcd", ""),
-    ]);
-    let out = tempfile::tempdir().unwrap();
-    let bundle = out.path().join("acme.rules");
-    let o = compile(rules.path(), &bundle);
+    let host = tree(&[("etc/os-release", "ID=acme\n"), ("opt/acme/etcd", "")]);
+    let o = hostprint(&["fingerprints", "--check", rules.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("compiled 2 rule(s)"));
-    let o = hostprint(&["fingerprints", "--check", bundle.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 rule file(s) valid"));
+    let o = probe_with_rules(rules.path(), host.path(), "json");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("2 compiled rule(s) valid"));
-
-    for format in ["json", "human", "prometheus", "nfd"] {
-        let from_dir = probe_with_rules(rules.path(), host.path(), format);
-        let from_bundle = probe_with_rules(&bundle, host.path(), format);
-        assert_eq!(
-            from_bundle.status.code(),
-            Some(0),
-            "{}",
-            stderr(&from_bundle)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&from_bundle.stdout),
-            String::from_utf8_lossy(&from_dir.stdout),
-            "{format}"
-        );
-        assert!(stderr(&from_bundle).is_empty(), "{}", stderr(&from_bundle));
-    }
-    let json = probe_with_rules(&bundle, host.path(), "json");
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["identity"]["id"], "acme-os");
     assert_eq!(v["components"][0]["name"], "etcd (Acme build)");
-    let explain = |rules: &Path| {
-        hostprint(&[
-            "--root",
-            host.path().to_str().unwrap(),
-            "--fingerprints",
-            rules.to_str().unwrap(),
-            "--explain",
-        ])
-        .stdout
-    };
-    assert_eq!(explain(&bundle), explain(rules.path()));
 }
 
-/// A directory that does not check does not compile (and leaves no file); a file that is not a
-/// bundle is exit 2 naming it, never read as rules.
+/// `--fingerprints` takes a directory: a rule file given instead is exit 2 naming it.
 #[test]
-fn compile_refuses_invalid_rules_and_probe_refuses_non_bundles() {
+fn a_rule_file_instead_of_a_directory_is_refused() {
     let rules = tree(&[(
         "mine.toml",
-        "id = \"mine\"\nname = \"Mine\"\nkind = \"container-os\"\n\n[[require]]\nwhy = \"x\"\nos_release = { key = \"ID\", equls = \"mine\" }\n",
+        "id = \"mine\"\nname = \"Mine\"\nkind = \"container-os\"\n\n[[require]]\nwhy = \"x\"\ninit = \"systemd\"\n",
     )]);
-    let out = tempfile::tempdir().unwrap();
-    let bundle = out.path().join("mine.rules");
-    let o = compile(rules.path(), &bundle);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("mine.toml:7"), "{}", stderr(&o));
-    assert!(!bundle.exists());
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
-
-    let o = hostprint(&["fingerprints", "--compile", rules.path().to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "--compile needs --output");
-
-    let toml_file = rules.path().join("mine.toml");
-    let o = hostprint(&["--fingerprints", toml_file.to_str().unwrap(), "--root", "/"]);
+    let file = rules.path().join("mine.toml");
+    let o = hostprint(&["--fingerprints", file.to_str().unwrap(), "--root", "/"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("mine.toml"), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("not a hostprint rule bundle"),
-        "{}",
-        stderr(&o)
-    );
 }
 
 /// A FIFO named like a rule file would block a read forever: it is refused, by name, at once.

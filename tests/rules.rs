@@ -99,14 +99,10 @@ fn retired_systems_say_so() {
     );
 }
 
-/// The shipped rules, once: a profile borrows the rules it was built with.
-static SHIPPED: std::sync::LazyLock<RuleSet> =
-    std::sync::LazyLock::new(|| RuleSet::embedded().unwrap());
-
-fn profile_of(files: &[(&str, &str)]) -> profile::Profile<'static> {
+fn profile_of(files: &[(&str, &str)]) -> profile::Profile {
     let dir = tree(files);
     let root = Root::open(dir.path()).unwrap();
-    profile::build(&root, &SHIPPED)
+    profile::build(&root, &RuleSet::embedded().unwrap()).profile
 }
 
 /// Every marker of several container OSes, but no os-release: the markers are support signals and

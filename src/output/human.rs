@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::profile::Profile;
+use crate::profile::{Platform, Profile, Report};
 use crate::rules::eval::Section;
 
 pub struct Style {
@@ -50,8 +50,45 @@ fn yes_no(v: Option<bool>, yes: &str, no: &str) -> String {
     }
 }
 
-pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
+pub fn render(report: &Report, style: &Style, explain: bool) -> String {
+    let p = &report.profile;
     let mut out = String::new();
+    identity(&mut out, p, style);
+    for platform in &p.platforms {
+        line(
+            &mut out,
+            style,
+            "platform",
+            &self::platform(platform, style),
+        );
+    }
+    if !p.components.is_empty() {
+        line(&mut out, style, "components", &components(p, style));
+    }
+    line(&mut out, style, "updates", &updates(p));
+    line(&mut out, style, "init", &init(p, style));
+    let kernel = or_unknown(p.kernel.release.as_deref());
+    line(&mut out, style, "kernel", kernel);
+    line(&mut out, style, "security", &security(p));
+    line(&mut out, style, "runtimes", &runtimes(p));
+    line(&mut out, style, "filesystem", &filesystem(p));
+    let environment = format!(
+        "container {}, virtualization {}",
+        p.environment.container,
+        or_unknown(p.environment.virtualization.as_deref())
+    );
+    line(&mut out, style, "environment", &environment);
+    line(&mut out, style, "host", &host(p));
+    evidence(&mut out, p, style);
+    warnings(&mut out, p, style);
+    if explain {
+        explanation(&mut out, report, style);
+    }
+    out
+}
+
+/// The headline (id, version, name, kind, confidence), lineage, lifecycle and os-release.
+fn identity(out: &mut String, p: &Profile, style: &Style) {
     let id = &p.identity;
     let version = p.os.version_id.as_deref().unwrap_or("");
     let headline = match &id.id {
@@ -73,7 +110,7 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
         id.confidence
     );
     if !id.lineage.is_empty() {
-        line(&mut out, style, "lineage", &id.lineage.join(" → "));
+        line(out, style, "lineage", &id.lineage.join(" → "));
     }
     if id.eol.is_some() || id.successor.is_some() {
         let mut s = String::new();
@@ -86,48 +123,45 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
             }
             let _ = write!(s, "succeeded by {succ}");
         }
-        line(&mut out, style, "lifecycle", &s);
+        line(out, style, "lifecycle", &s);
     }
-    if let Some(pretty) = &p.os.pretty_name {
-        let src = p.os.source.as_deref().unwrap_or("");
-        line(
-            &mut out,
-            style,
-            "os-release",
-            &format!("{pretty}  {}", style.dim(&format!("[{src}]"))),
-        );
-    } else {
-        line(&mut out, style, "os-release", "none found");
+    match &p.os.pretty_name {
+        Some(pretty) => {
+            let src = p.os.source.as_deref().unwrap_or("");
+            let text = format!("{pretty}  {}", style.dim(&format!("[{src}]")));
+            line(out, style, "os-release", &text);
+        }
+        None => line(out, style, "os-release", "none found"),
     }
-    for platform in &p.platforms {
-        let role = platform
-            .role
-            .as_deref()
-            .map(|r| format!(" (role {r})"))
-            .unwrap_or_default();
-        let eol = platform
-            .eol
-            .as_deref()
-            .map(|d| format!(", {}", style.red(&format!("end of life {d}"))))
-            .unwrap_or_default();
-        line(
-            &mut out,
-            style,
-            "platform",
-            &format!("{}{role} — {}{eol}", platform.id, platform.name),
-        );
-    }
-    if !p.components.is_empty() {
-        let ids: Vec<_> = p
-            .components
-            .iter()
-            .map(|c| match &c.eol {
-                Some(d) => format!("{} ({})", c.id, style.red(&format!("end of life {d}"))),
-                None => c.id.clone(),
-            })
-            .collect();
-        line(&mut out, style, "components", &ids.join(", "));
-    }
+}
+
+fn platform(platform: &Platform, style: &Style) -> String {
+    let role = platform
+        .role
+        .as_deref()
+        .map(|r| format!(" (role {r})"))
+        .unwrap_or_default();
+    let eol = platform
+        .eol
+        .as_deref()
+        .map(|d| format!(", {}", style.red(&format!("end of life {d}"))))
+        .unwrap_or_default();
+    format!("{}{role} — {}{eol}", platform.id, platform.name)
+}
+
+fn components(p: &Profile, style: &Style) -> String {
+    let ids: Vec<_> = p
+        .components
+        .iter()
+        .map(|c| match &c.eol {
+            Some(d) => format!("{} ({})", c.id, style.red(&format!("end of life {d}"))),
+            None => c.id.clone(),
+        })
+        .collect();
+    ids.join(", ")
+}
+
+fn updates(p: &Profile) -> String {
     let updates: Vec<String> = p
         .updates
         .iter()
@@ -142,39 +176,25 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
             s
         })
         .collect();
-    line(
-        &mut out,
-        style,
-        "updates",
-        &if updates.is_empty() {
-            "none found".into()
-        } else {
-            updates.join(", ")
-        },
-    );
+    match updates.is_empty() {
+        true => "none found".into(),
+        false => updates.join(", "),
+    }
+}
+
+fn init(p: &Profile, style: &Style) -> String {
     let pid1 = &p.init.pid1;
     let mut init = or_unknown(p.init.system).to_string();
     if pid1.comm.is_some() || pid1.exe.is_some() {
-        let _ = write!(
-            init,
-            "  {}",
-            style.dim(&format!(
-                "(pid 1: {}{})",
-                pid1.comm.as_deref().unwrap_or("?"),
-                pid1.exe
-                    .as_deref()
-                    .map(|e| format!(" {e}"))
-                    .unwrap_or_default()
-            ))
-        );
+        let exe = pid1.exe.as_deref().map(|e| format!(" {e}"));
+        let comm = pid1.comm.as_deref().unwrap_or("?");
+        let detail = format!("(pid 1: {comm}{})", exe.unwrap_or_default());
+        let _ = write!(init, "  {}", style.dim(&detail));
     }
-    line(&mut out, style, "init", &init);
-    line(
-        &mut out,
-        style,
-        "kernel",
-        or_unknown(p.kernel.release.as_deref()),
-    );
+    init
+}
+
+fn security(p: &Profile) -> String {
     let se = &p.security.selinux;
     let mut selinux = match (se.enabled, se.mode.as_deref()) {
         (Some(true), Some(mode)) => format!("SELinux {mode}"),
@@ -192,50 +212,40 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
     if !detail.is_empty() {
         let _ = write!(selinux, " ({})", detail.join(", "));
     }
-    let _ = write!(
-        selinux,
-        "; AppArmor {}",
-        yes_no(p.security.apparmor.enabled, "on", "off")
-    );
-    line(&mut out, style, "security", &selinux);
+    let apparmor = yes_no(p.security.apparmor.enabled, "on", "off");
+    let _ = write!(selinux, "; AppArmor {apparmor}");
+    selinux
+}
+
+fn runtimes(p: &Profile) -> String {
     let runtimes: Vec<_> = p
         .runtimes
         .iter()
         .map(|r| format!("{} /{}", r.id, r.socket))
         .collect();
-    line(
-        &mut out,
-        style,
-        "runtimes",
-        &if runtimes.is_empty() {
-            "no sockets found".into()
-        } else {
-            runtimes.join(", ")
-        },
-    );
+    match runtimes.is_empty() {
+        true => "no sockets found".into(),
+        false => runtimes.join(", "),
+    }
+}
+
+fn filesystem(p: &Profile) -> String {
     let fs = &p.filesystem;
-    let mut fsline = format!(
+    let mut line = format!(
         "/ {}, /usr {}",
         yes_no(fs.root_read_only, "read-only", "read-write"),
         yes_no(fs.usr_read_only, "read-only", "read-write")
     );
     if fs.ostree_booted {
-        fsline.push_str(", booted from OSTree");
+        line.push_str(", booted from OSTree");
     }
     if let Some(cg) = p.environment.cgroup {
-        let _ = write!(fsline, ", cgroup {cg}");
+        let _ = write!(line, ", cgroup {cg}");
     }
-    line(&mut out, style, "filesystem", &fsline);
-    line(
-        &mut out,
-        style,
-        "environment",
-        &format!(
-            "container {}, virtualization {}",
-            p.environment.container,
-            or_unknown(p.environment.virtualization.as_deref())
-        ),
-    );
+    line
+}
+
+fn host(p: &Profile) -> String {
     let h = &p.host;
     let mut host = or_unknown(h.hostname.as_deref()).to_string();
     if let Some(a) = &h.architecture {
@@ -247,17 +257,22 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
     if let Some(m) = h.memory_bytes {
         let _ = write!(host, ", {:.1} GiB", m as f64 / (1u64 << 30) as f64);
     }
-    line(&mut out, style, "host", &host);
+    host
+}
 
+/// The identity's evidence, and the closest rules when it is not a container OS.
+fn evidence(out: &mut String, p: &Profile, style: &Style) {
+    let id = &p.identity;
     if !id.evidence.is_empty() {
         let _ = writeln!(out, "\n{}", style.bold("evidence"));
         for e in &id.evidence {
+            let detail = format!("[{}, {}, +{}]", e.condition, e.signal, e.weight);
             let _ = writeln!(
                 out,
                 "  {} {}  {}",
                 style.green("+"),
                 e.why,
-                style.dim(&format!("[{}, {}, +{}]", e.condition, e.signal, e.weight))
+                style.dim(&detail)
             );
         }
     }
@@ -267,61 +282,54 @@ pub fn render(p: &Profile, style: &Style, explain: bool) -> String {
             .iter()
             .map(|c| format!("{} ({})", c.id, c.confidence))
             .collect();
-        let _ = writeln!(
-            out,
-            "  {}",
-            style.dim(&format!("closest rules: {}", closest.join(", ")))
-        );
+        let text = format!("closest rules: {}", closest.join(", "));
+        let _ = writeln!(out, "  {}", style.dim(&text));
     }
-    if !p.warnings.is_empty() {
-        let _ = writeln!(out, "\n{}", style.bold("warnings"));
-        for w in &p.warnings {
-            let at = w
-                .path
-                .as_deref()
-                .map(|p| format!("/{p}: "))
-                .unwrap_or_default();
-            let _ = writeln!(out, "  {} {at}{}", style.yellow("!"), w.message);
-        }
+}
+
+fn warnings(out: &mut String, p: &Profile, style: &Style) {
+    if p.warnings.is_empty() {
+        return;
     }
-    if explain {
-        let _ = writeln!(out, "\n{}", style.bold("explain: every rule, every signal"));
-        for r in &p.explanation {
-            let verdict = if r.candidate {
-                style.green(&format!("matched, score {}", r.score))
-            } else {
-                format!("not matched, weight held {}", r.score)
+    let _ = writeln!(out, "\n{}", style.bold("warnings"));
+    for w in &p.warnings {
+        let at = w
+            .path
+            .as_deref()
+            .map(|p| format!("/{p}: "))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {} {at}{}", style.yellow("!"), w.message);
+    }
+}
+
+/// `--explain`: every rule with every signal, held or not, then the environment's evidence.
+fn explanation(out: &mut String, report: &Report, style: &Style) {
+    let _ = writeln!(out, "\n{}", style.bold("explain: every rule, every signal"));
+    for r in &report.explanation {
+        let verdict = match r.candidate {
+            true => style.green(&format!("matched, score {}", r.score)),
+            false => format!("not matched, weight held {}", r.score),
+        };
+        let role = r.role.map(|x| format!(", role {x}")).unwrap_or_default();
+        let (id, kind) = (style.bold(&r.rule.id), r.rule.kind.as_str());
+        let _ = writeln!(out, "  {id} [{kind}] {verdict}{role}");
+        for o in r.outcomes() {
+            let mark = match (o.section, o.held) {
+                (Section::Exclude, true) => style.red("x"),
+                (Section::Exclude, false) => style.dim("·"),
+                (_, true) => style.green("+"),
+                (Section::Require, false) => style.red("-"),
+                (Section::Support, false) => style.dim("·"),
             };
-            let role = r.role.map(|x| format!(", role {x}")).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  {} [{}] {verdict}{role}",
-                style.bold(&r.rule.id),
-                r.rule.kind.as_str()
-            );
-            for o in r.outcomes() {
-                let mark = match (o.section, o.held) {
-                    (Section::Exclude, true) => style.red("x"),
-                    (Section::Exclude, false) => style.dim("·"),
-                    (_, true) => style.green("+"),
-                    (Section::Require, false) => style.red("-"),
-                    (Section::Support, false) => style.dim("·"),
-                };
-                let _ = writeln!(
-                    out,
-                    "      {mark} {:<7} {}  {}",
-                    o.section.as_str(),
-                    o.why,
-                    style.dim(&format!("[{}]", o.condition))
-                );
-            }
-        }
-        let env = &p.environment.evidence;
-        if !env.is_empty() {
-            let _ = writeln!(out, "  {} {}", style.bold("environment"), env.join("; "));
+            let condition = style.dim(&format!("[{}]", o.condition));
+            let section = o.section.as_str();
+            let _ = writeln!(out, "      {mark} {section:<7} {}  {condition}", o.why);
         }
     }
-    out
+    let env = &report.profile.environment.evidence;
+    if !env.is_empty() {
+        let _ = writeln!(out, "  {} {}", style.bold("environment"), env.join("; "));
+    }
 }
 
 fn line(out: &mut String, style: &Style, label: &str, value: &str) {

@@ -40,7 +40,7 @@
 
 use std::fmt::Write;
 
-use crate::profile::Profile;
+use crate::profile::Report;
 use crate::rules::parse_date;
 
 /// The namespace of every metric.
@@ -63,7 +63,8 @@ const OS_INFO_LABELS: [(&str, &str); 12] = [
     ("version_id", "VERSION_ID"),
 ];
 
-pub fn render(p: &Profile) -> String {
+pub fn render(report: &Report) -> String {
+    let p = &report.profile;
     let mut out = Exposition::default();
     let id = &p.identity;
     let os = &p.os;
@@ -104,10 +105,10 @@ pub fn render(p: &Profile) -> String {
     out.gauge(
         "os_info",
         "The os-release fields of the root, verbatim, with node_exporter's node_os_info labels; always 1.",
-        p.facts.os_release.source.as_ref().map(|_| {
+        report.facts.os_release.source.as_ref().map(|_| {
             let labels = OS_INFO_LABELS
                 .iter()
-                .map(|&(label, key)| (label, p.facts.os_release.get(key).unwrap_or("")))
+                .map(|&(label, key)| (label, report.facts.os_release.get(key).unwrap_or("")))
                 .collect();
             (labels, 1)
         }),

@@ -7,13 +7,13 @@
 use crate::facts::Facts;
 use crate::root::FileKind;
 
-use super::{Condition, Fingerprint, FsFlag, Matcher, PathKind, Pid1Field, Signal, Str};
+use super::{Condition, Fingerprint, FsFlag, Matcher, PathKind, Pid1Field, Signal};
 
 /// One signal's outcome, for showing: [`Evaluation::outcomes`] makes them when they are shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub section: Section,
-    pub why: Str,
+    pub why: String,
     /// The condition, rendered (`/etc/flatcar exists`).
     pub condition: String,
     pub weight: u32,
@@ -39,10 +39,8 @@ impl Section {
 
 /// A rule evaluated against the facts.
 ///
-/// It keeps one bit per signal, not the signals' texts: a run evaluates every rule (2,500 signals
-/// with 500 user rules) and shows the texts of a handful, so they are looked up in the rule when
-/// shown ([`Evaluation::outcomes`]). Copying them into every evaluation was a tenth of the memory
-/// 500 user rules added to a run.
+/// It keeps one bit per signal and borrows the rule: the texts of the few signals shown are looked
+/// up when shown ([`Evaluation::outcomes`]).
 #[derive(Clone, Debug)]
 pub struct Evaluation<'r> {
     pub rule: &'r Fingerprint,

@@ -1,185 +1,16 @@
 //! The rule file format, its validation, and the types a valid file becomes.
 //!
-//! This is the single place that decides whether a rule is valid. The library uses it for
-//! `--fingerprints DIR` and `fingerprints --check`; `build.rs` compiles this same file (with
-//! `src/text.rs`) to validate the shipped `fingerprints/*.toml` at build time and to turn them into
-//! Rust code, so a shipped rule costs no parsing at run time and an invalid one fails the build with
-//! the same `file:line` message a user would get. Hence the narrow imports: serde, toml, thiserror and
-//! `crate::text`, nothing else from hostprint.
+//! This is the single place that decides whether a rule is valid, for the shipped rules, for
+//! `--fingerprints DIR` and for `fingerprints --check`. Errors name `file:line`.
 
 use std::fmt;
-use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use toml::Spanned;
 
 use crate::text::{is_plain, line_of, normalize};
 
-/// A string a rule holds: borrowed for the life of the process, or shared.
-///
-/// The shipped rules borrow their text from the binary (build.rs writes them as literals) and a
-/// compiled bundle's rules borrow it from the bundle's bytes, which [`crate::rules::bundle`] keeps
-/// for the life of the process; only rules parsed from TOML own theirs. 500 user rules hold ~17,000
-/// strings: decoding each into its own allocation was most of a bundle's load time and a third of the
-/// memory it added. Cloning either kind allocates nothing (`--explain` clones a signal's `why` into
-/// each outcome it shows), and both compare, hash, print and serialize as the `str` they hold.
-#[derive(Clone)]
-pub enum Str {
-    Static(&'static str),
-    Shared(Arc<str>),
-}
-
-impl Str {
-    pub fn as_str(&self) -> &str {
-        match self {
-            Str::Static(s) => s,
-            Str::Shared(s) => s,
-        }
-    }
-}
-
-impl std::ops::Deref for Str {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl AsRef<str> for Str {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::borrow::Borrow<str> for Str {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl Default for Str {
-    fn default() -> Str {
-        Str::Static("")
-    }
-}
-
-impl From<String> for Str {
-    fn from(s: String) -> Str {
-        Str::Shared(s.into())
-    }
-}
-
-impl From<&'static str> for Str {
-    fn from(s: &'static str) -> Str {
-        Str::Static(s)
-    }
-}
-
-impl PartialEq for Str {
-    fn eq(&self, other: &Str) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for Str {}
-
-impl PartialEq<str> for Str {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<&str> for Str {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl PartialEq<String> for Str {
-    fn eq(&self, other: &String) -> bool {
-        self.as_str() == other
-    }
-}
-
-impl PartialEq<Str> for String {
-    fn eq(&self, other: &Str) -> bool {
-        self == other.as_str()
-    }
-}
-
-impl PartialEq<Str> for str {
-    fn eq(&self, other: &Str) -> bool {
-        self == other.as_str()
-    }
-}
-
-impl PartialOrd for Str {
-    fn partial_cmp(&self, other: &Str) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Str {
-    fn cmp(&self, other: &Str) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-
-impl std::hash::Hash for Str {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
-    }
-}
-
-/// As the `str`: rules compare by their Debug form in tests, whichever kind holds the text.
-impl fmt::Debug for Str {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for Str {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Str {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-/// Borrows when the input lives for the whole process (a bundle's bytes, which postcard hands out
-/// as borrowed `str`s); copies into a shared string otherwise. Only inputs that live that long can
-/// be decoded into rules at all, hence the bound.
-impl<'de> Deserialize<'de> for Str
-where
-    'de: 'static,
-{
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Str, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor
-        where
-            'de: 'static,
-        {
-            type Value = Str;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str, E> {
-                Ok(Str::Static(v))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Str, E> {
-                Ok(Str::Shared(v.into()))
-            }
-        }
-        d.deserialize_str(Visitor)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     ContainerOs,
     ImmutableDesktop,
@@ -208,98 +39,89 @@ impl Kind {
     }
 }
 
-/// A loaded, validated rule. Serializable for compiled rule bundles (`rules/bundle.rs`): any change
-/// to these types changes the layout key build.rs derives from this file, so a bundle compiled by
-/// another build is never read as this one's.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(deserialize = "'de: 'static"))]
+/// A loaded, validated rule.
+#[derive(Clone, Debug)]
 pub struct Fingerprint {
-    pub id: Str,
-    pub name: Str,
+    pub id: String,
+    pub name: String,
     pub kind: Kind,
-    pub vendor: Option<Str>,
-    pub homepage: Option<Str>,
-    pub lineage: Vec<Str>,
-    pub eol: Option<Str>,
-    pub successor: Option<Str>,
-    pub fixtures: Vec<Str>,
-    pub near_misses: Vec<Str>,
+    pub vendor: Option<String>,
+    pub homepage: Option<String>,
+    pub lineage: Vec<String>,
+    pub eol: Option<String>,
+    pub successor: Option<String>,
+    pub fixtures: Vec<String>,
+    pub near_misses: Vec<String>,
     pub require: Vec<Signal>,
     pub support: Vec<Signal>,
     pub exclude: Vec<Signal>,
     pub roles: Vec<Role>,
     /// Where it came from (`flatcar.toml` for shipped rules, a path for user rules).
-    pub origin: Str,
+    pub origin: String,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(deserialize = "'de: 'static"))]
+#[derive(Clone, Debug)]
 pub struct Signal {
-    pub why: Str,
+    pub why: String,
     pub weight: u32,
     /// Rendered (its `Display`) only when shown: evidence and `--explain` show the signals of a
     /// few rules, a run evaluates all of them.
     pub condition: Condition,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(deserialize = "'de: 'static"))]
+#[derive(Clone, Debug)]
 pub struct Role {
-    pub id: Str,
-    pub why: Str,
+    pub id: String,
+    pub why: String,
     pub condition: Condition,
 }
 
 /// One condition over the facts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "'de: 'static"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Condition {
     OsRelease {
-        key: Str,
+        key: String,
         matcher: Matcher,
     },
     Path {
-        path: Str,
+        path: String,
         kind: PathKind,
     },
     LinkTarget {
-        path: Str,
-        target: Str,
+        path: String,
+        target: String,
     },
     KvFile {
-        path: Str,
-        key: Str,
+        path: String,
+        key: String,
         matcher: Matcher,
     },
     Pid1 {
         field: Pid1Field,
-        value: Str,
+        value: String,
     },
-    Init(Str),
-    UpdateAgent(Str),
-    Runtime(Str),
-    CmdlineHas(Str),
-    CmdlineEquals(Str),
-    SelinuxPolicy(Str),
-    SelinuxMode(Str),
+    Init(String),
+    UpdateAgent(String),
+    Runtime(String),
+    CmdlineHas(String),
+    CmdlineEquals(String),
+    SelinuxPolicy(String),
+    SelinuxMode(String),
     Fs(FsFlag),
-    #[serde(deserialize_with = "nested")]
     Any(Vec<Condition>),
-    #[serde(deserialize_with = "nested")]
     All(Vec<Condition>),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(deserialize = "'de: 'static"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Matcher {
-    Equals(Str),
-    OneOf(Vec<Str>),
-    HasWord(Str),
+    Equals(String),
+    OneOf(Vec<String>),
+    HasWord(String),
     Present(bool),
-    Prefix(Str),
+    Prefix(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PathKind {
     Any,
     File,
@@ -310,14 +132,14 @@ pub enum PathKind {
     Device,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pid1Field {
     Comm,
     Exe,
     Argv0,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FsFlag {
     RootReadOnly,
     UsrReadOnly,
@@ -401,10 +223,8 @@ impl Fingerprint {
     }
 }
 
-/// How deep `any`/`all` may nest. Real rules use one level, two at most; evaluating, rendering and
-/// dropping a condition recurse once per level, so the depth is bounded where rules come in: by
-/// [`parse_file`] for TOML, and while decoding a compiled bundle, whose bytes could otherwise nest a
-/// condition tens of thousands deep in a few dozen KiB and overflow the stack.
+/// How deep `any`/`all` may nest. Real rules use one level, two at most; evaluating and rendering a
+/// condition recurse once per level, so [`parse_file`] refuses deeper ones.
 pub const MAX_NESTING: usize = 8;
 
 impl Condition {
@@ -417,44 +237,6 @@ impl Condition {
             _ => 0,
         }
     }
-}
-
-thread_local! {
-    /// `any`/`all` levels being decoded on this thread (decoding is the only recursion here).
-    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    /// Set when [`nested`] refused: postcard keeps no custom error text, so the reason comes here.
-    static TOO_DEEP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether the last decode on this thread was refused for nesting (and forget it).
-pub fn refused_for_nesting() -> bool {
-    TOO_DEEP.with(|flag| flag.replace(false))
-}
-
-/// Decodes the conditions inside an `any`/`all`, refusing more than [`MAX_NESTING`] levels before
-/// descending.
-fn nested<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error>
-where
-    'de: 'static,
-{
-    struct Level;
-    impl Drop for Level {
-        fn drop(&mut self) {
-            DEPTH.with(|depth| depth.set(depth.get() - 1));
-        }
-    }
-    let depth = DEPTH.with(|depth| {
-        depth.set(depth.get() + 1);
-        depth.get()
-    });
-    let _level = Level;
-    if depth > MAX_NESTING {
-        TOO_DEEP.with(|flag| flag.set(true));
-        return Err(serde::de::Error::custom(format!(
-            "any/all nested more than {MAX_NESTING} deep"
-        )));
-    }
-    Vec::<Condition>::deserialize(d)
 }
 
 fn join(cs: &[Condition], sep: &str) -> String {
@@ -478,7 +260,7 @@ impl fmt::Display for Matcher {
 }
 
 /// A rule-file error, located.
-/// Line 0 means the error is about the file as a whole (unreadable, not a bundle): no `:0` is shown.
+/// Line 0 means the error is about the file as a whole (unreadable, too large): no `:0` is shown.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{file}{}: {message}", if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct RuleError {
@@ -600,19 +382,19 @@ fn matcher(
 ) -> Result<Matcher, String> {
     let mut found = Vec::new();
     if let Some(v) = equals {
-        found.push(Matcher::Equals(v.into()));
+        found.push(Matcher::Equals(v));
     }
     if let Some(v) = one_of {
-        found.push(Matcher::OneOf(v.into_iter().map(Str::from).collect()));
+        found.push(Matcher::OneOf(v));
     }
     if let Some(v) = has_word {
-        found.push(Matcher::HasWord(v.into()));
+        found.push(Matcher::HasWord(v));
     }
     if let Some(v) = present {
         found.push(Matcher::Present(v));
     }
     if let Some(v) = prefix {
-        found.push(Matcher::Prefix(v.into()));
+        found.push(Matcher::Prefix(v));
     }
     match found.len() {
         1 => Ok(found.remove(0)),
@@ -621,8 +403,7 @@ fn matcher(
     }
 }
 
-pub(crate) fn check_id(id: &str) -> Result<(), String> {
-    // By byte: a multi-byte character fails as surely as by char, and a bundle checks 500 ids.
+fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty()
         || !id
             .bytes()
@@ -635,53 +416,20 @@ pub(crate) fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Re-checks, on a rule read back from a compiled bundle, what [`parse_file`] guaranteed and the rest
-/// of hostprint relies on: a valid id, weights within 100, and every path relative, normal and without
-/// `..`. (The root keeps every read inside it regardless; this keeps a damaged or hand-made bundle
-/// from reaching the probes at all.)
-pub fn check_compiled(rule: &Fingerprint) -> Result<(), String> {
-    fn paths(c: &Condition) -> Result<(), String> {
-        match c {
-            Condition::Path { path, .. }
-            | Condition::LinkTarget { path, .. }
-            | Condition::KvFile { path, .. } => match is_plain(path) {
-                true => Ok(()),
-                false => Err(inside_the_root(path)),
-            },
-            Condition::Any(cs) | Condition::All(cs) => cs.iter().try_for_each(paths),
-            _ => Ok(()),
-        }
-    }
-    check_id(&rule.id)?;
-    for s in rule
-        .require
-        .iter()
-        .chain(&rule.support)
-        .chain(&rule.exclude)
-    {
-        if s.weight > 100 {
-            return Err(format!("{}: weight {} is over 100", rule.id, s.weight));
-        }
-        paths(&s.condition)?;
-    }
-    rule.roles.iter().try_for_each(|r| paths(&r.condition))
-}
-
-/// A rule's path, normalized, and then plain ([`is_plain`]: what [`check_compiled`] requires of a
-/// decoded one too).
-fn relative(path: &str) -> Result<Str, String> {
-    // No file has one (the kernel takes C strings), and compiled bundles separate paths with it.
+/// A rule's path, normalized, and then plain ([`is_plain`]).
+fn relative(path: &str) -> Result<String, String> {
+    // No file has one: the kernel takes C strings.
     if path.contains('\0') {
         return Err(format!("path {path:?} contains a NUL byte"));
     }
     let rel = normalize(path);
     match is_plain(&rel) {
-        true => Ok(rel.into_owned().into()),
+        true => Ok(rel.into_owned()),
         false => Err(inside_the_root(path)),
     }
 }
 
-pub(crate) fn inside_the_root(path: &str) -> String {
+fn inside_the_root(path: &str) -> String {
     format!("path {path:?} must name a place inside the root, without '..'")
 }
 
@@ -698,17 +446,14 @@ impl RawCondition {
         let mut out = Vec::new();
         if let Some(m) = self.os_release {
             out.push(Condition::OsRelease {
-                key: m.key.into(),
+                key: m.key,
                 matcher: matcher(m.equals, m.one_of, m.has_word, m.present, m.prefix)?,
             });
         }
         if let Some(p) = self.path {
             let path = relative(&p.path)?;
             match (p.link_target, p.kind) {
-                (Some(target), None) => out.push(Condition::LinkTarget {
-                    path,
-                    target: target.into(),
-                }),
+                (Some(target), None) => out.push(Condition::LinkTarget { path, target }),
                 (Some(_), Some(_)) => return Err("path: use either type or link_target".into()),
                 (None, kind) => {
                     let kind = match kind.as_deref().unwrap_or("any") {
@@ -730,7 +475,7 @@ impl RawCondition {
         if let Some(k) = self.kv_file {
             out.push(Condition::KvFile {
                 path: relative(&k.path)?,
-                key: k.key.into(),
+                key: k.key,
                 matcher: matcher(k.equals, k.one_of, k.has_word, k.present, k.prefix)?,
             });
         }
@@ -748,31 +493,28 @@ impl RawCondition {
                 return Err("pid1 needs exactly one of comm, exe, argv0".into());
             }
             let (field, value) = set.into_iter().next().expect("checked above");
-            out.push(Condition::Pid1 {
-                field,
-                value: value.into(),
-            });
+            out.push(Condition::Pid1 { field, value });
         }
         if let Some(v) = self.init {
-            out.push(Condition::Init(v.into()));
+            out.push(Condition::Init(v));
         }
         if let Some(v) = self.update_agent {
-            out.push(Condition::UpdateAgent(v.into()));
+            out.push(Condition::UpdateAgent(v));
         }
         if let Some(v) = self.runtime {
-            out.push(Condition::Runtime(v.into()));
+            out.push(Condition::Runtime(v));
         }
         if let Some(c) = self.cmdline {
             match (c.has, c.equals) {
-                (Some(h), None) => out.push(Condition::CmdlineHas(h.into())),
-                (None, Some(e)) => out.push(Condition::CmdlineEquals(e.into())),
+                (Some(h), None) => out.push(Condition::CmdlineHas(h)),
+                (None, Some(e)) => out.push(Condition::CmdlineEquals(e)),
                 _ => return Err("cmdline needs exactly one of has, equals".into()),
             }
         }
         if let Some(s) = self.selinux {
             match (s.policy, s.mode) {
-                (Some(p), None) => out.push(Condition::SelinuxPolicy(p.into())),
-                (None, Some(m)) => out.push(Condition::SelinuxMode(m.into())),
+                (Some(p), None) => out.push(Condition::SelinuxPolicy(p)),
+                (None, Some(m)) => out.push(Condition::SelinuxMode(m)),
                 _ => return Err("selinux needs exactly one of policy, mode".into()),
             }
         }
@@ -812,7 +554,7 @@ impl RawCondition {
     }
 }
 
-/// A condition within [`MAX_NESTING`], so that whatever parses also loads from a compiled bundle.
+/// A condition within [`MAX_NESTING`].
 fn shallow(c: Condition) -> Result<Condition, String> {
     match c.depth() > MAX_NESTING {
         true => Err(format!("nests any/all more than {MAX_NESTING} deep")),
@@ -888,7 +630,7 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
                     .and_then(shallow)
                     .map_err(|m| err(at, format!("[[{section}]] {m}")))?;
                 Ok(Signal {
-                    why: why.into(),
+                    why,
                     weight,
                     condition,
                 })
@@ -926,33 +668,28 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
                 .build()
                 .and_then(shallow)
                 .map_err(|m| err(at, format!("[[role]] {m}")))?;
-            Ok(Role {
-                id: id.into(),
-                why: why.into(),
-                condition,
-            })
+            Ok(Role { id, why, condition })
         })
         .collect::<Result<Vec<_>, RuleError>>()?;
     if !roles.is_empty() && kind != Kind::Platform {
         return Err(err(id_span, "only platforms have roles".into()));
     }
-    let all = |v: Vec<String>| v.into_iter().map(Str::from).collect();
     Ok(Fingerprint {
-        id: id.into(),
-        name: raw.name.into(),
+        id,
+        name: raw.name,
         kind,
-        vendor: raw.vendor.map(Str::from),
-        homepage: raw.homepage.map(Str::from),
-        lineage: all(raw.lineage),
-        eol: eol.map(Str::from),
-        successor: raw.successor.map(Str::from),
-        fixtures: all(raw.fixtures),
-        near_misses: all(raw.near_misses),
+        vendor: raw.vendor,
+        homepage: raw.homepage,
+        lineage: raw.lineage,
+        eol,
+        successor: raw.successor,
+        fixtures: raw.fixtures,
+        near_misses: raw.near_misses,
         require,
         support,
         exclude,
         roles,
-        origin: origin.to_string().into(),
+        origin: origin.to_string(),
     })
 }
 
