@@ -25,9 +25,8 @@ pub fn is_plain(path: &str) -> bool {
     path.as_bytes().split(|&b| b == b'/').all(plain_component)
 }
 
-/// One component of a plain path: not empty, not `.`, not `..` ([`is_plain`], and the one-pass
-/// check of a compiled bundle's path lists).
-pub fn plain_component(c: &[u8]) -> bool {
+/// One component of a plain path: not empty, not `.`, not `..`.
+fn plain_component(c: &[u8]) -> bool {
     !matches!(c, b"" | b"." | b"..")
 }
 

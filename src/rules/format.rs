@@ -1,7 +1,9 @@
 //! The rule file format, its validation, and the types a valid file becomes.
 //!
-//! This is the single place that decides whether a rule is valid, for the shipped rules, for
-//! `--fingerprints DIR` and for `fingerprints --check`. Errors name `file:line`.
+//! This is the single place that decides whether a rule is valid, for `--fingerprints DIR`,
+//! `fingerprints --check` and the shipped rules: `build.rs` compiles this file (with `src/text.rs`)
+//! to validate them at build time, hence the narrow imports (serde, toml, thiserror, `crate::text`).
+//! Errors name `file:line`.
 
 use std::fmt;
 

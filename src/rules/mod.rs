@@ -1,7 +1,7 @@
 //! Fingerprint rules: loading, validating and listing them.
 //!
-//! Rules are data (`fingerprints/*.toml`, schema in `fingerprints/README.md`), embedded in the binary
-//! and extended or overridden by id with `--fingerprints DIR`. Loading is strict — an unknown key, a
+//! Rules are data (`fingerprints/*.toml`, schema in `fingerprints/README.md`), built into the binary
+//! by build.rs and extended or overridden by id with `--fingerprints DIR`. Loading is strict — an unknown key, a
 //! signal with two conditions or none, a bad kind — because a rule that silently does nothing is
 //! worse than one that refuses to load; every error names `file:line`. The format and its validation
 //! live in [`format`]; matching lives in [`eval`].
@@ -19,8 +19,12 @@ use crate::facts::Wanted;
 
 pub use format::*;
 
-/// The shipped rules: each `fingerprints/*.toml` file's name and text (listed by build.rs).
-const SHIPPED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
+/// The shipped rules, validated by [`parse_file`] at build time and written out by build.rs as Rust
+/// code that constructs them: `shipped()` (and, for tests, the TOML `SOURCES` they came from).
+mod shipped {
+    use super::*;
+    include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
+}
 
 /// The set of rules in force: the shipped rules, then user rules replacing them by id.
 #[derive(Clone, Debug, Default)]
@@ -29,13 +33,12 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// The rules shipped in the binary (a test keeps every one of them valid).
+    /// The rules shipped in the binary. They were validated when hostprint was built, so this only
+    /// constructs them (the `Result` keeps callers ready for rules that could fail).
     pub fn embedded() -> Result<RuleSet, RuleError> {
-        let rules = SHIPPED
-            .iter()
-            .map(|(name, text)| parse_file(name, text))
-            .collect::<Result<_, _>>()?;
-        Ok(RuleSet { rules })
+        Ok(RuleSet {
+            rules: shipped::shipped(),
+        })
     }
 
     /// Loads every `*.toml` in `dir` (sorted, so a duplicate id is reported the same way each time).
@@ -165,17 +168,27 @@ fn open_rule_file(path: &Path, cap: u64) -> Result<File, String> {
 mod tests {
     use super::*;
 
-    /// Every shipped rule file parses, each into one rule with its own id.
     #[test]
     fn shipped_rules_load() {
         let set = RuleSet::embedded().expect("shipped rules are valid");
-        assert_eq!(set.rules.len(), SHIPPED.len());
         assert!(set.get("flatcar").is_some());
         let mut ids: Vec<_> = set.rules.iter().map(|r| r.id.clone()).collect();
         let n = ids.len();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), n, "ids are unique");
+    }
+
+    /// The code build.rs generated is exactly what parsing the TOML at run time gives (Debug shows
+    /// every field, in order).
+    #[test]
+    fn generated_rules_equal_parsed_rules() {
+        let generated = shipped::shipped();
+        assert_eq!(generated.len(), shipped::SOURCES.len());
+        for (rule, (name, text)) in generated.iter().zip(shipped::SOURCES) {
+            let parsed = parse_file(name, text).expect("shipped rules are valid");
+            assert_eq!(format!("{rule:#?}"), format!("{parsed:#?}"), "{name}");
+        }
     }
 
     fn error_of(text: &str) -> RuleError {
