@@ -203,21 +203,9 @@ pub fn build<'r>(root: &Root, rules: &'r RuleSet) -> Report<'r> {
         identity,
         platforms: platforms(&evaluations),
         components: components(&evaluations),
-        init: Init {
-            pid1: Pid1 {
-                comm: facts.pid1.comm.clone(),
-                exe: facts.pid1.exe.clone(),
-                exe_error: facts.pid1.exe_error.clone(),
-                cmdline: facts.pid1.cmdline.clone(),
-            },
-            system: facts.init,
-        },
+        init: init(&facts),
         updates: facts.updates.clone(),
-        filesystem: Filesystem {
-            root_read_only: facts.mounts.root_read_only,
-            usr_read_only: facts.mounts.usr_read_only,
-            ostree_booted: facts.ostree_booted,
-        },
+        filesystem: filesystem(&facts),
         security: facts.security.clone(),
         runtimes: facts.runtimes.clone(),
         environment: facts.environment.clone(),
@@ -229,6 +217,26 @@ pub fn build<'r>(root: &Root, rules: &'r RuleSet) -> Report<'r> {
         profile,
         explanation: explanation(evaluations),
         facts,
+    }
+}
+
+fn init(facts: &Facts) -> Init {
+    Init {
+        pid1: Pid1 {
+            comm: facts.pid1.comm.clone(),
+            exe: facts.pid1.exe.clone(),
+            exe_error: facts.pid1.exe_error.clone(),
+            cmdline: facts.pid1.cmdline.clone(),
+        },
+        system: facts.init,
+    }
+}
+
+fn filesystem(facts: &Facts) -> Filesystem {
+    Filesystem {
+        root_read_only: facts.mounts.root_read_only,
+        usr_read_only: facts.mounts.usr_read_only,
+        ostree_booted: facts.ostree_booted,
     }
 }
 
