@@ -86,10 +86,8 @@ fn user_rules(dir: &Path) -> Result<Vec<hostprint::rules::Fingerprint>, Failure>
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
-        Some(Command::Fingerprints {
-            check: Some(path), ..
-        }) => check_rules(path),
-        Some(Command::Fingerprints { .. }) => fingerprints(cli),
+        Some(Command::Fingerprints { check: Some(dir) }) => check_rules(dir),
+        Some(Command::Fingerprints { check: None }) => fingerprints(cli),
         Some(Command::Record { dir }) => record(cli, dir),
         Some(Command::Schema) => write_stdout(&schema::render()).map_err(Failure::Run),
         None => probe(cli),
