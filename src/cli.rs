@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  a profile was produced (also when the OS is unknown); --interval stopped by SIGTERM/SIGINT
-  1  the run failed (root missing or not a directory, output not writable, a first --interval round)
+  1  the run failed (root missing, not a directory, unreadable, or with none of etc/ usr/ proc/;
+     output not writable; a first --interval round)
   2  usage error or invalid fingerprint file";
 
 #[derive(Debug, Parser)]

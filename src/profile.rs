@@ -41,7 +41,7 @@ use crate::facts::{self, Facts};
 use crate::root::Root;
 use crate::rules::eval::{evaluate, Evaluation, Section};
 use crate::rules::{Kind, RuleSet};
-use crate::warning::Warning;
+use crate::warning::{Code, Warning};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -274,12 +274,15 @@ fn winner<'e, 'r>(evaluations: &'e [Evaluation<'r>]) -> (Option<&'e Evaluation<'
                 .iter()
                 .map(|e| format!("{} ({})", e.rule.id, e.score))
                 .collect();
-            warnings.push(Warning::general(format!(
-                "more than one OS rule matched: chose {} ({}) over {}",
-                first.rule.id,
-                first.score,
-                others.join(", ")
-            )));
+            warnings.push(Warning::general(
+                Code::AmbiguousIdentity,
+                format!(
+                    "more than one OS rule matched: chose {} ({}) over {}",
+                    first.rule.id,
+                    first.score,
+                    others.join(", ")
+                ),
+            ));
         }
     }
     (candidates.first().copied(), warnings)
@@ -366,12 +369,15 @@ fn conflicts(
                 .filter(|&(section, _)| section == Section::Support)
                 .map(|(_, s)| s.condition.to_string())
                 .collect();
-            Warning::general(format!(
-                "conflicting evidence: os-release says {}, but markers of {} are present ({})",
-                identity.unwrap_or("nothing"),
-                e.rule.id,
-                held.join("; ")
-            ))
+            Warning::general(
+                Code::ConflictingEvidence,
+                format!(
+                    "conflicting evidence: os-release says {}, but markers of {} are present ({})",
+                    identity.unwrap_or("nothing"),
+                    e.rule.id,
+                    held.join("; ")
+                ),
+            )
         })
         .collect()
 }

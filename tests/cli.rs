@@ -16,7 +16,7 @@ fn missing_root_is_exit_1_and_names_the_path() {
         "{}",
         stderr(&o)
     );
-    assert!(stderr(&o).contains("no such file"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no such directory"), "{}", stderr(&o));
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn usage_error_is_exit_2() {
 
 #[test]
 fn unknown_os_is_still_exit_0() {
-    let dir = tree(&[]);
+    let dir = tree(&[("etc/hostname", "node-a\n")]);
     let o = hostprint(&["--root", dir.path().to_str().unwrap(), "--format", "json"]);
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

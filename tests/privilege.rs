@@ -165,3 +165,29 @@ fn live_pid1_names_the_init_system() {
         assert_ne!(v["environment"]["container"], "none", "{v}");
     }
 }
+
+/// As uid 65534 against a mode-000 root, a run printed ~150 "permission denied" warnings and exited
+/// 0. A root that cannot be looked into at all is one error, exit 1.
+#[test]
+fn an_unreadable_root_gave_a_profile_of_permission_errors() {
+    if skip_unless_root("an_unreadable_root_gave_a_profile_of_permission_errors") {
+        return;
+    }
+    let dir = tree(&[
+        ("etc/os-release", "ID=flatcar\n"),
+        ("proc/1/comm", "systemd\n"),
+    ]);
+    chmod(dir.path(), 0o000);
+    let nobody = as_nobody(&["--root", dir.path().to_str().unwrap(), "--format", "json"]);
+    chmod(dir.path(), 0o755);
+    assert_eq!(nobody.status.code(), Some(1), "{}", nobody.all_output());
+    assert_eq!(nobody.stdout, "");
+    assert_eq!(nobody.stderr.lines().count(), 1, "{}", nobody.stderr);
+    assert!(
+        nobody
+            .stderr
+            .contains("unreadable as a whole (permission denied)"),
+        "{}",
+        nobody.stderr
+    );
+}

@@ -82,7 +82,7 @@ fn prometheus_output_parses_and_carries_the_profile() {
 
 #[test]
 fn unknown_facts_are_absent_series_not_zeroes() {
-    let root = tree(&[]);
+    let root = tree(&[("etc/hostname", "node-a\n")]);
     let o = prometheus(root.path());
     let text = String::from_utf8(o.stdout).unwrap();
     let fams = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));

@@ -3,9 +3,14 @@
 //! smallest input that showed it, run in-process against the library, or against the binary where
 //! the bug was in what a user sees (exit codes, every output format).
 
+mod common;
+
 use std::os::unix::fs::{symlink, FileTypeExt};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+use common::hostprint;
+use std::time::Duration;
 
 use hostprint::atomic_write;
 use hostprint::facts::{environment, mounts, pid1, update};
@@ -80,7 +85,7 @@ fn namespace_link_that_is_not_one_was_silently_ignored() {
     let root = Root::open(dir.path()).unwrap();
     let env = environment::probe(&root, None, None);
     // PID 1's bad link is not evidence; our own (a non-initial cgroup namespace) decides.
-    assert_eq!(env.container, "container-other");
+    assert_eq!(env.container.as_deref(), Some("container-other"));
     let w = root.take_warnings();
     assert!(
         warned(&w, "proc/1/ns/pid", "is a file, not a namespace link"),
@@ -134,6 +139,7 @@ fn mountinfo_garbage_kept_every_error_and_leaked_procfs_internals() {
 #[test]
 fn unusable_manifest_was_silently_ignored() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
     fifo(&dir.path().join(MANIFEST_FILE));
     let root = Root::open(dir.path()).unwrap();
     let w = root.take_warnings();
@@ -159,14 +165,6 @@ fn unusable_update_conf_override_passed_off_the_vendor_default() {
     assert_eq!(agents[0].channel, None, "the override's channel is unknown");
     let w = root.take_warnings();
     assert!(warned(&w, "etc/flatcar/update.conf", "is a fifo"), "{w:?}");
-}
-
-fn hostprint(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostprint"))
-        .env_remove("RUST_LOG")
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// `--output` renamed a regular file over whatever was there: as root, `--output /dev/null` replaced
@@ -330,4 +328,111 @@ fn command_lines_printed_credentials_verbatim() {
             "ignition.platform.id=qemu"
         ])
     );
+}
+
+/// An empty directory (a DaemonSet whose `/host` mount is missing) or a path one level too high
+/// (`fixtures/flatcar-3139` instead of `.../root`) printed "unknown OS", exited 0 and wrote
+/// `os.kind=unknown` labels. Now: exit 1, a message naming the path and what to check, no output file
+/// written or replaced, and an `--interval` agent's first round fails.
+#[test]
+fn a_missing_host_mount_labelled_the_node_unknown() {
+    let empty = tempfile::tempdir().unwrap();
+    let above = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/flatcar-3139");
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("features");
+    std::fs::write(&target, "os.id=flatcar\n").unwrap();
+    for root in [empty.path(), above.as_path()] {
+        let root_arg = root.to_str().unwrap();
+        for extra in [
+            &[][..],
+            &["--format", "nfd", "--output", target.to_str().unwrap()],
+        ] {
+            let mut cmd = common::bin();
+            cmd.args(["--root", root_arg]).args(extra);
+            let run = common::run(cmd, Duration::from_secs(10));
+            assert_eq!(
+                run.status.code(),
+                Some(1),
+                "{extra:?}: {}",
+                run.all_output()
+            );
+            assert!(run.stderr.contains(root_arg), "{}", run.stderr);
+            assert!(run.stderr.contains("-v /:/host:ro"), "{}", run.stderr);
+            assert_eq!(run.stdout, "");
+        }
+        let mut agent = common::bin();
+        agent.args([
+            "--root",
+            root_arg,
+            "--format",
+            "nfd",
+            "--interval",
+            "1s",
+            "--output",
+        ]);
+        agent.arg(&target);
+        let run = common::run(agent, Duration::from_secs(10));
+        assert_eq!(run.status.code(), Some(1), "{}", run.all_output());
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "os.id=flatcar\n",
+            "the last good file stays"
+        );
+    }
+}
+
+/// `--root ./link` and `--root /proc/<pid>/root` failed with "open root handle failed": the path the
+/// user names must be followed, and confinement start inside it.
+#[test]
+fn a_root_path_that_is_a_link_could_not_be_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("real/etc")).unwrap();
+    std::fs::write(dir.path().join("real/etc/os-release"), "ID=inside\n").unwrap();
+    symlink("real", dir.path().join("link")).unwrap();
+    let mut cmd = common::bin();
+    cmd.current_dir(dir.path())
+        .args(["--root", "./link", "--format", "json"]);
+    let run = common::run(cmd, Duration::from_secs(10));
+    assert!(run.status.success(), "{}", run.all_output());
+    assert_eq!(run.json()["os"]["id"], "inside");
+    let run = common::run(
+        {
+            let mut c = common::bin();
+            c.args(["--root", "/proc/self/root", "--format", "json"]);
+            c
+        },
+        Duration::from_secs(10),
+    );
+    assert!(run.status.success(), "{}", run.all_output());
+}
+
+/// A root with no evidence about containers (no namespace links, no marker) reported
+/// `environment.container: "none"`, a confident answer from nothing.
+#[test]
+fn a_root_without_evidence_said_it_was_no_container() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    let root = Root::open(dir.path()).unwrap();
+    assert_eq!(environment::probe(&root, None, None).container, None);
+}
+
+/// A malformed `.hostprint-manifest.toml` in a scanned root aborted the run (exit 1: an agent
+/// crash-looped on it). It is a warning now, and the tree is probed as it is.
+#[test]
+fn a_malformed_manifest_aborted_the_run() {
+    let dir = common::tree(&[
+        ("etc/os-release", "ID=flatcar\n"),
+        (MANIFEST_FILE, "[[entry]]\npath = 3\n"),
+    ]);
+    let run = common::probe_json(dir.path(), Duration::from_secs(10));
+    assert!(run.status.success(), "{}", run.all_output());
+    let v = run.json();
+    assert_eq!(v["os"]["id"], "flatcar");
+    let codes: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["bad-manifest"], "{v}");
 }

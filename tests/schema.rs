@@ -101,6 +101,7 @@ fn built_roots_match_the_schema() {
     check(&v, "a CoreOS-like root", &profile);
 
     let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir(empty.path().join("etc")).unwrap();
     check(
         &v,
         "an empty root",
@@ -114,6 +115,7 @@ fn built_roots_match_the_schema() {
 fn the_schema_rejects_what_the_contract_forbids() {
     let v = validator();
     let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir(empty.path().join("etc")).unwrap();
     let good = json(&["--root", empty.path().to_str().unwrap(), "--format", "json"]);
     check(&v, "the unmodified profile", &good);
     // (what, the object to change, the key in it, its new value or None to remove it)

@@ -20,7 +20,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::root::{Failure, Root};
-use crate::warning::Warning;
+use crate::warning::{Code, Warning};
 
 pub const PID_INIT_INO: u64 = 4026531836;
 pub const CGROUP_INIT_INO: u64 = 4026531835;
@@ -29,7 +29,9 @@ pub const UTS_INIT_INO: u64 = 4026531838;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Environment {
-    pub container: String,
+    /// `None` when the root holds no evidence either way (no namespace links, no marker): unknown
+    /// is not "none".
+    pub container: Option<String>,
     /// `None` when the root holds no evidence either way (a recorded tree without `proc/cpuinfo`,
     /// DMI or `sys/hypervisor`): unknown is not "none".
     pub virtualization: Option<String>,
@@ -75,6 +77,7 @@ pub fn ns_link(root: &Root, pid: &str, kind: &str) -> Option<u64> {
             if inode.is_none() {
                 let shown: String = text.chars().take(80).collect();
                 root.warn(Warning::at(
+                    Code::NotANamespaceLink,
                     &path,
                     format!("not a namespace link: points at {shown:?}"),
                 ));
@@ -83,6 +86,7 @@ pub fn ns_link(root: &Root, pid: &str, kind: &str) -> Option<u64> {
         }
         Err(Failure::WrongKind(k)) => {
             root.warn(Warning::at(
+                Code::NotANamespaceLink,
                 &path,
                 format!("is a {}, not a namespace link", k.as_str()),
             ));
@@ -101,29 +105,29 @@ pub fn ns_inode(link: &str, kind: &str) -> Option<u64> {
         .ok()
 }
 
-/// A container marker, in systemd's order, with what it names.
-fn container_marker(root: &Root) -> Option<(String, String)> {
+/// A container marker, in systemd's order: what it names, the path it is at, and what it says.
+fn container_marker(root: &Root) -> Option<(String, &'static str, String)> {
     if root.stat("proc/vz").is_ok() && root.stat("proc/bc").is_err() {
-        return Some(("openvz".into(), "proc/vz without proc/bc".into()));
+        return Some(("openvz".into(), "proc/vz", "proc/vz without proc/bc".into()));
     }
-    if let Ok(t) = root.read_text("proc/sys/kernel/osrelease", 4096) {
+    const OSRELEASE: &str = "proc/sys/kernel/osrelease";
+    if let Ok(t) = root.read_text(OSRELEASE, 4096) {
         if t.text.contains("Microsoft") || t.text.contains("WSL") {
-            return Some(("wsl".into(), "kernel release names WSL".into()));
+            return Some(("wsl".into(), OSRELEASE, "kernel release names WSL".into()));
         }
     }
     for path in ["run/host/container-manager", "run/systemd/container"] {
         if let Ok(t) = root.read_text(path, 256) {
             let name = t.text.trim();
             if !name.is_empty() {
-                return Some((container_id(name), format!("{path} says {name:?}")));
+                return Some((container_id(name), path, format!("{path} says {name:?}")));
             }
         }
     }
-    if root.stat("run/.containerenv").is_ok() {
-        return Some(("podman".into(), "run/.containerenv exists".into()));
-    }
-    if root.stat(".dockerenv").is_ok() {
-        return Some(("docker".into(), ".dockerenv exists".into()));
+    for (path, name) in [("run/.containerenv", "podman"), (".dockerenv", "docker")] {
+        if root.stat(path).is_ok() {
+            return Some((name.into(), path, format!("{path} exists")));
+        }
     }
     None
 }
@@ -142,23 +146,28 @@ pub fn probe(root: &Root, cpuinfo: Option<&str>, cgroup: Option<&'static str>) -
     let mut evidence = Vec::new();
     let initial = namespace_is_initial(root, &mut evidence);
     let marker = container_marker(root);
+    // No namespace evidence and no marker is no evidence: unknown, never a confident "none".
     let container = match (initial, marker) {
-        (Some(true), Some((name, why))) => {
-            root.warn(Warning::general(format!(
-                "container marker ignored: {why} (suggests {name}), but PID 1 is in the initial \
-                 PID and cgroup namespaces, so this is not a container; the marker is stale \
-                 (copied into the image?)"
-            )));
+        (Some(true), Some((name, path, why))) => {
+            root.warn(Warning::at(
+                Code::StaleContainerMarker,
+                path,
+                format!(
+                    "container marker ignored: {why} (suggests {name}), but PID 1 is in the \
+                     initial PID and cgroup namespaces, so this is not a container; the marker is \
+                     stale (copied into the image?)"
+                ),
+            ));
             evidence.push(format!("ignored stale marker: {why}"));
-            "none".to_string()
+            Some("none".to_string())
         }
-        (Some(true), None) => "none".to_string(),
-        (_, Some((name, why))) => {
+        (Some(true), None) => Some("none".to_string()),
+        (_, Some((name, _, why))) => {
             evidence.push(why);
-            name
+            Some(name)
         }
-        (Some(false), None) => "container-other".to_string(),
-        (None, None) => "none".to_string(),
+        (Some(false), None) => Some("container-other".to_string()),
+        (None, None) => None,
     };
     let (virtualization, why) = virtualization(root, cpuinfo);
     evidence.push(why);

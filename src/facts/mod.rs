@@ -20,7 +20,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use serde::Serialize;
 
 use crate::root::{Failure, FileKind, Root};
-use crate::warning::Warning;
+use crate::warning::{Code, Warning};
 
 /// Everything observed. Rules read this and nothing else.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -130,9 +130,12 @@ fn guarded<T: Default>(root: &Root, name: &str, probe: impl FnOnce() -> T) -> T 
             v
         }
         Err(_) => {
-            root.warn(Warning::general(format!(
+            root.warn(Warning::general(
+                Code::ProbeFailed,
+                format!(
                 "the {name} probe failed unexpectedly; its facts are missing (please report this)"
-            )));
+            ),
+            ));
             T::default()
         }
     }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::facts::os_release::shorten;
 use crate::root::Root;
-use crate::warning::Warning;
+use crate::warning::{Code, Warning};
 
 /// A mount table of thousands of lines (a busy Kubernetes node) stays well under this.
 const CAP: usize = 4 << 20;
@@ -68,6 +68,7 @@ pub fn probe(root: &Root) -> Mounts {
         let (mounts, bad) = parse(&text.text);
         if let Some((line, text)) = &bad.first {
             root.warn(Warning::at(
+                Code::MalformedLine,
                 path,
                 format!(
                     "{} malformed line(s), first at line {line}: {text:?}",

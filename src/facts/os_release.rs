@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::root::{Failure, Root};
-use crate::warning::Warning;
+use crate::warning::{Code, Warning};
 
 /// os-release files are a few hundred bytes; 64 KiB is generous and bounds a hostile one.
 pub const CAP: usize = 64 * 1024;
@@ -169,6 +169,7 @@ pub fn probe(root: &Root) -> OsRelease {
             // absence only, so we stop here (the read already warned with the reason).
             Err(_) => {
                 root.warn(Warning::at(
+                    Code::OsReleaseUnusable,
                     path,
                     format!(
                         "not used; {} is consulted only when this file is absent",
@@ -191,12 +192,14 @@ pub fn read_env_file(root: &Root, path: &str, cap: usize) -> Result<EnvFile, Fai
     const SHOWN: usize = 5;
     for e in file.errors.iter().take(SHOWN) {
         root.warn(Warning::at(
+            Code::MalformedLine,
             path,
             format!("line {}: {}: {:?}", e.line, e.reason, e.text),
         ));
     }
     if file.errors.len() > SHOWN {
         root.warn(Warning::at(
+            Code::MalformedLine,
             path,
             format!(
                 "{} more malformed lines not shown",

@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::root::{FileKind, Root};
-use crate::warning::Warning;
+use crate::warning::{Code, Warning};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Runtime {
@@ -54,6 +54,7 @@ pub fn probe(root: &Root) -> Vec<Runtime> {
                 socket: path.to_string(),
             }),
             Ok(other) => root.warn(Warning::at(
+                Code::WrongKind,
                 path,
                 format!("expected the {id} socket, found a {}", other.as_str()),
             )),

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::facts::os_release::read_env_file;
 use crate::root::{Failure, FileKind, Root};
-use crate::warning::Warning;
+use crate::warning::{Code, Warning};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UpdateAgent {
@@ -97,6 +97,7 @@ fn is_evidence(root: &Root, path: &str, agent: &str) -> bool {
         Ok(FileKind::File | FileKind::Dir) => true,
         Ok(other) => {
             root.warn(Warning::at(
+                Code::WrongKind,
                 path,
                 format!(
                     "is a {}, not a file or directory; not taken as evidence of {agent}",

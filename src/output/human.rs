@@ -74,7 +74,7 @@ pub fn render(report: &Report, style: &Style, explain: bool) -> String {
     line(&mut out, style, "filesystem", &filesystem(p));
     let environment = format!(
         "container {}, virtualization {}",
-        p.environment.container,
+        or_unknown(p.environment.container.as_deref()),
         or_unknown(p.environment.virtualization.as_deref())
     );
     line(&mut out, style, "environment", &environment);

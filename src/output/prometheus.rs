@@ -24,7 +24,7 @@
 //! hostprint_component_info{id,name}                                    1 per component (etcd …)
 //! hostprint_platform_eol_timestamp_seconds{id}                          a platform's end of life
 //! hostprint_component_eol_timestamp_seconds{id}                         a component's end of life
-//! hostprint_warnings                                                   count of profile warnings
+//! hostprint_warnings{code}                                             warnings of each code (every code)
 //! ```
 //!
 //! The SELinux mode values are node_exporter's (`node_selinux_*_mode`, from go-selinux's
@@ -42,6 +42,7 @@ use std::fmt::Write;
 
 use crate::profile::Report;
 use crate::rules::parse_date;
+use crate::warning::Code;
 
 /// The namespace of every metric.
 pub const NAMESPACE: &str = "hostprint";
@@ -208,8 +209,11 @@ pub fn render(report: &Report) -> String {
     );
     out.gauge(
         "warnings",
-        "Warnings in the profile (unreadable or malformed files, conflicting evidence, stale markers).",
-        [(vec![], p.warnings.len() as i64)],
+        "Warnings in the profile by code (docs/warnings.md); every code, 0 when it has none.",
+        Code::ALL.iter().map(|&code| {
+            let count = p.warnings.iter().filter(|w| w.code == code).count();
+            (vec![("code", code.as_str())], count as i64)
+        }),
     );
     out.text
 }

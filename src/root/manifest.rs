@@ -24,7 +24,7 @@ use nix::errno::Errno;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::resolver::Resolver;
-use super::{Failure, FileKind, Reason, RootError};
+use super::{Failure, FileKind, Reason};
 use crate::text::{line_of, normalize};
 
 /// Name of the manifest a recorded root carries at its top.
@@ -127,12 +127,11 @@ pub(super) struct Replay {
 }
 
 impl Replay {
-    /// Parses a manifest's text; `path` names it in errors.
-    pub(super) fn parse(text: &str, path: &Path) -> Result<Replay, RootError> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| RootError::Manifest {
-            path: path.to_path_buf(),
-            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
-            reason: e.message().to_string(),
+    /// Parses a manifest's text; an error is its line (1-based, 0 when unknown) and reason.
+    pub(super) fn parse(text: &str) -> Result<Replay, (usize, String)> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
+            (line, e.message().to_string())
         })?;
         let entries = manifest
             .entries

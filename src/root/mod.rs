@@ -17,7 +17,8 @@ use std::rc::Rc;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::stat::{fstat, SFlag};
+use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
+use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
 
 mod manifest;
 mod resolver;
@@ -29,7 +30,7 @@ use resolver::Resolver;
 pub use trace::{Last, Step};
 
 pub use crate::text::normalize;
-use crate::warning::Warning;
+use crate::warning::{Code, Warning};
 
 /// The running kernel's boot id: equal in two roots means one running machine.
 const BOOT_ID: &str = "proc/sys/kernel/random/boot_id";
@@ -144,6 +145,17 @@ impl fmt::Display for Reason {
     }
 }
 
+impl Failure {
+    /// The warning code of a read that failed this way (absence is no warning at all).
+    pub fn code(&self) -> Code {
+        match self {
+            Failure::Unreadable(Reason::Withheld) => Code::Withheld,
+            Failure::Absent | Failure::Unreadable(_) => Code::Unreadable,
+            Failure::WrongKind(_) => Code::WrongKind,
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -211,20 +223,35 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Errors opening the root itself: these end the run (exit 1).
+/// Errors opening the root itself: these end the run (exit 1), before anything is written. Each says
+/// what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum RootError {
+    #[error(
+        "root {path}: no such directory; is the host mounted there? (in a container: -v /:/host:ro, \
+         then --root /host)"
+    )]
+    Missing { path: PathBuf },
+    #[error("root {path}: not a directory; --root names the directory that is the host's /")]
+    NotADirectory { path: PathBuf },
+    #[error(
+        "root {path}: unreadable as a whole ({reason}); run hostprint as root, or check the \
+         permissions of {path}"
+    )]
+    Unreadable { path: PathBuf, reason: Reason },
+    #[error(
+        "root {path}: does not look like a root filesystem (none of etc/, usr/, proc/ in it); is the \
+         host mounted there (in a container: -v /:/host:ro), and is it the root itself rather than \
+         its parent (a recording's root/ directory)?"
+    )]
+    NotARoot { path: PathBuf },
     #[error("root {path}: {reason}")]
     Open { path: PathBuf, reason: Reason },
-    #[error("root {path}: not a directory")]
-    NotADirectory { path: PathBuf },
-    #[error("{path}:{line}: malformed manifest: {reason}")]
-    Manifest {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
 }
+
+/// A root has at least one of these directories; a root with none is a mistake (a missing mount, a
+/// path one level too high) that must fail loudly rather than label a host "unknown".
+const ROOT_DIRS: [&str; 3] = ["etc", "usr", "proc"];
 
 /// Sees what successful reads and listings return, for `hostprint record` (which must copy the bytes
 /// the probes saw, not a second read that a changing `proc/` would answer differently).
@@ -272,23 +299,30 @@ impl Root {
     }
 
     fn open_with(dir: &Path, tap: Option<Rc<dyn Tap>>) -> Result<Root, RootError> {
-        let failed = |reason| RootError::Open {
-            path: dir.to_path_buf(),
-            reason,
+        let path = dir.to_path_buf();
+        // The path the user names is followed as any path is (`./link`, `/proc/<pid>/root`, the
+        // usual way to a container's root from the host); confinement starts inside it.
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::open(dir, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(RootError::Missing { path }),
+            Err(Errno::ENOTDIR) => return Err(RootError::NotADirectory { path }),
+            Err(errno) => {
+                return Err(RootError::Open {
+                    path,
+                    reason: Reason::Errno(errno),
+                })
+            }
         };
-        let meta = std::fs::metadata(dir).map_err(|e| failed(Reason::from(&e)))?;
-        if !meta.is_dir() {
-            return Err(RootError::NotADirectory {
-                path: dir.to_path_buf(),
-            });
-        }
-        let handle = pathrs::Root::open(dir).map_err(|e| failed(Reason::from(&e)))?;
-        let live = std::fs::canonicalize(dir)
-            .map(|p| p == Path::new("/"))
-            .unwrap_or(false);
+        // The live host is the directory `/` is, whatever path names it.
+        let same_inode = |a: &FileStat, b: &FileStat| (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino);
+        let live = match (fstat(&fd), nix::sys::stat::stat("/")) {
+            (Ok(ours), Ok(slash)) => same_inode(&ours, &slash),
+            _ => false,
+        };
         let mut root = Root {
-            dir: dir.to_path_buf(),
-            paths: Resolver::new(handle),
+            dir: path,
+            paths: Resolver::new(pathrs::Root::from_fd(fd)),
             live,
             same_kernel: live,
             manifest: Replay::default(),
@@ -297,18 +331,70 @@ impl Root {
             warnings: RefCell::new(Vec::new()),
             tap,
         };
-        // A live host has no manifest: only recorded trees may claim sockets that git could not
-        // hold. One that is there but unusable (a FIFO, a loop) is warned about by the read and
-        // ignored: the tree is still probed.
-        if !live {
-            if let Ok(text) = root.read_text(MANIFEST_FILE, 1 << 20) {
-                root.manifest = Replay::parse(&text.text, &dir.join(MANIFEST_FILE))?;
-            }
-        }
+        root.looks_like_a_root()?;
+        root.load_manifest();
         // Read on the live root too, so that `hostprint record` captures it and a replay on the same
         // running machine knows it is one.
         root.same_kernel = root.shares_our_kernel() || live;
         Ok(root)
+    }
+
+    /// Refuses a root with none of [`ROOT_DIRS`] (as a directory, or a symlink, which the probes
+    /// then follow inside the root like any other), and one whose names cannot be looked up at all.
+    /// Not journaled: this is about the root, not a fact a probe reads.
+    fn looks_like_a_root(&self) -> Result<(), RootError> {
+        let mut refused = None;
+        for name in ROOT_DIRS {
+            match self.kind_of(name, false) {
+                Ok(FileKind::Dir | FileKind::Symlink) => return Ok(()),
+                Err(Failure::Unreadable(reason)) => refused = refused.or(Some(reason)),
+                _ => {}
+            }
+        }
+        let path = self.dir.clone();
+        Err(match refused {
+            Some(reason) => RootError::Unreadable { path, reason },
+            None => RootError::NotARoot { path },
+        })
+    }
+
+    /// A manifest stands in for what git cannot hold, so it is honoured only in a recording: a root
+    /// that is not the live `/` and has no live procfs at `proc/` (a mounted host has one). A
+    /// manifest anywhere else could claim sockets that do not exist, so it is ignored with a
+    /// warning; a malformed one is a warning too, and the tree is probed as it is. One that is there
+    /// but unusable (a FIFO, a loop) is warned about by the read.
+    fn load_manifest(&mut self) {
+        if self.live {
+            return;
+        }
+        let Ok(text) = self.read_text(MANIFEST_FILE, 1 << 20) else {
+            return;
+        };
+        if self.has_live_procfs() {
+            self.warn(Warning::at(
+                Code::ManifestIgnored,
+                MANIFEST_FILE,
+                "ignored: this root is a running host (proc/ is a live procfs), not a recording",
+            ));
+            return;
+        }
+        match Replay::parse(&text.text) {
+            Ok(replay) => self.manifest = replay,
+            Err((line, reason)) => self.warn(Warning::at(
+                Code::BadManifest,
+                MANIFEST_FILE,
+                format!("line {line}: {reason}; the manifest was ignored"),
+            )),
+        }
+    }
+
+    /// True when the root's `proc` is a procfs mount: a running host's, not a recorded tree.
+    fn has_live_procfs(&self) -> bool {
+        self.paths
+            .resolve("proc", true)
+            .ok()
+            .and_then(|proc| fstatfs(&proc).ok())
+            .is_some_and(|fs| fs.filesystem_type() == PROC_SUPER_MAGIC)
     }
 
     /// A host mounted at `/host` (a DaemonSet) runs on the kernel and hardware hostprint runs on: its
@@ -401,7 +487,7 @@ impl Root {
 
     fn warn_unreadable<T>(&self, path: &str, result: &Result<T, Failure>) {
         if let Err(f @ Failure::Unreadable(_)) = result {
-            self.warn(Warning::at(path, f.to_string()));
+            self.warn(Warning::at(f.code(), path, f.to_string()));
         }
     }
 
@@ -431,11 +517,12 @@ impl Root {
         self.log(path, Op::Read, &result, read_outcome);
         match &result {
             Ok(c) if c.truncated => self.warn(Warning::at(
+                Code::Truncated,
                 path,
                 format!("larger than {cap} bytes; only the first {cap} were read"),
             )),
             Err(Failure::Absent) | Ok(_) => {}
-            Err(f) => self.warn(Warning::at(path, f.to_string())),
+            Err(f) => self.warn(Warning::at(f.code(), path, f.to_string())),
         }
         result
     }
@@ -446,6 +533,7 @@ impl Root {
         let text = decode(content);
         if text.invalid_utf8 {
             self.warn(Warning::at(
+                Code::NotUtf8,
                 path,
                 "not valid UTF-8; invalid bytes were replaced",
             ));
@@ -545,6 +633,7 @@ impl Root {
             }
             if names.len() == max {
                 self.warn(Warning::at(
+                    Code::TooManyEntries,
                     path,
                     format!("more than {max} entries; the rest were not looked at"),
                 ));
@@ -585,6 +674,8 @@ fn decode(content: Content) -> Text {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStringExt;
     use std::os::unix::fs::symlink;
 
     pub(super) fn tree() -> tempfile::TempDir {
@@ -699,30 +790,102 @@ mod tests {
     }
 
     #[test]
-    fn bad_manifest_names_its_line() {
+    fn bad_manifest_is_a_warning_naming_its_line() {
         let dir = tree();
         std::fs::write(
             dir.path().join(MANIFEST_FILE),
             "[[entry]]\npath = \"x\"\ntype = \"teapot\"\n",
         )
         .unwrap();
-        match Root::open(dir.path()) {
-            Err(RootError::Manifest { line, .. }) => assert_eq!(line, 3),
-            other => panic!("expected a manifest error, got {other:?}"),
-        }
+        let root = Root::open(dir.path()).unwrap();
+        let w = root.take_warnings();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].code, Code::BadManifest);
+        assert!(w[0].message.starts_with("line 3: "), "{w:?}");
+        assert_eq!(root.stat("x"), Err(Failure::Absent));
     }
 
     #[test]
-    fn missing_root_and_file_root_are_errors() {
+    fn missing_file_and_non_roots_are_errors() {
         let dir = tree();
         assert!(matches!(
             Root::open(&dir.path().join("nope")),
-            Err(RootError::Open { .. })
+            Err(RootError::Missing { .. })
         ));
         assert!(matches!(
             Root::open(&dir.path().join("usr/lib/os-release")),
             Err(RootError::NotADirectory { .. })
         ));
+        // A directory with none of etc/, usr/, proc/: an empty mount point, or a parent of the root.
+        std::fs::create_dir_all(dir.path().join("empty")).unwrap();
+        std::fs::write(dir.path().join("empty/etc"), "a file, not a directory").unwrap();
+        for not_a_root in [dir.path().join("empty"), dir.path().join("usr")] {
+            match Root::open(&not_a_root) {
+                Err(e @ RootError::NotARoot { .. }) => {
+                    assert!(e.to_string().contains("-v /:/host:ro"), "{e}")
+                }
+                other => panic!("{}: {other:?}", not_a_root.display()),
+            }
+        }
+    }
+
+    /// `--root ./link` and `--root /proc/<pid>/root` (a magic link) name the directory they lead
+    /// to; confinement starts inside it.
+    #[test]
+    fn the_root_path_itself_may_be_a_link() {
+        let dir = tree();
+        let parent = tempfile::tempdir().unwrap();
+        let link = parent.path().join("link");
+        symlink(dir.path(), &link).unwrap();
+        let held = std::fs::File::open(dir.path()).unwrap();
+        let magic = PathBuf::from(format!("/proc/self/fd/{}", held.as_raw_fd()));
+        for path in [link, magic] {
+            let root = Root::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!root.is_live());
+            symlink("/usr/lib/os-release", dir.path().join("etc/os-release")).ok();
+            assert_eq!(
+                root.read_text("etc/os-release", 64).unwrap().text,
+                "ID=inside\n"
+            );
+        }
+        let slash = Root::open(Path::new("/proc/self/root")).unwrap();
+        assert!(slash.is_live(), "/proc/self/root is this machine's /");
+    }
+
+    #[test]
+    fn a_manifest_is_honoured_only_in_a_recording() {
+        let dir = tree_with_manifest();
+        // A recording: proc/ is a plain directory (or absent).
+        std::fs::create_dir_all(dir.path().join("proc")).unwrap();
+        let recorded = Root::open(dir.path()).unwrap();
+        assert_eq!(recorded.stat("run/docker.sock"), Ok(FileKind::Socket));
+        assert!(recorded.take_warnings().is_empty());
+        // A mounted host: proc/ is a live procfs (bind-mounted here, as `-v /:/host` brings it).
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped the mounted-host half: it needs root to bind-mount /proc");
+            return;
+        }
+        let proc =
+            std::ffi::CString::new(dir.path().join("proc").into_os_string().into_vec()).unwrap();
+        // SAFETY: both paths are NUL-terminated strings that outlive the calls.
+        let bound = unsafe {
+            libc::mount(
+                c"/proc".as_ptr(),
+                proc.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(bound, 0, "{}", std::io::Error::last_os_error());
+        let mounted = Root::open(dir.path());
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::umount(proc.as_ptr()) }, 0);
+        let mounted = mounted.unwrap();
+        assert_eq!(mounted.stat("run/docker.sock"), Err(Failure::Absent));
+        let w = mounted.take_warnings();
+        assert!(w.iter().any(|w| w.code == Code::ManifestIgnored), "{w:?}");
     }
 
     #[test]
