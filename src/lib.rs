@@ -15,5 +15,6 @@ pub mod redact;
 pub mod root;
 pub mod rules;
 pub mod schema;
+pub mod secrets;
 mod text;
 pub mod warning;

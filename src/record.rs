@@ -6,14 +6,17 @@
 //! retraced ([`Root::trace`]) so that every symlink and directory on the way is recreated, and what git
 //! cannot hold (sockets, FIFOs, devices, unreadable files) becomes a manifest entry. DIR must be new or
 //! empty and must not lie where the probes read; links are written last, so no write passes through
-//! one. Secrets are never copied: a path [`secret_reason`] names is listed as `unreadable` with
-//! `error = "EXCLUDED"` instead, and the summary names it.
+//! one, and the whole is written into a temporary directory beside DIR, renamed to DIR at the end.
+//! Secrets are never copied: the bytes of a file [`secret_reason`] names, or that the source does not
+//! let every user read, are listed as `unreadable` with `error = "EXCLUDED"` instead, and the summary
+//! names them. Files keep their source's permission bits.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::fmt;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -23,6 +26,7 @@ use crate::root::{
     RootError, Step, Tap, MANIFEST_FILE,
 };
 use crate::rules::RuleSet;
+use crate::secrets::secret_reason;
 
 /// Why a recording was refused or failed (all exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -62,8 +66,12 @@ pub struct Summary {
     pub manifest_entries: usize,
     /// Listed names recreated as empty files.
     pub placeholders: usize,
-    /// Paths withheld as possible secrets, with the reason.
-    pub withheld: Vec<(String, &'static str)>,
+    /// Files whose bytes were withheld (on the secret list, or not readable by every user on the
+    /// source), with the reason.
+    pub withheld: Vec<(String, String)>,
+    /// Symlinks whose target is not UTF-8: recorded byte for byte, but what they lead to was not
+    /// followed, so not recorded.
+    pub unfollowed: Vec<String>,
     /// Files longer than a probe's cap, with the bytes kept.
     pub truncated: Vec<(String, usize)>,
     /// Paths not written because the source changed under the walk (a file where a link was, …).
@@ -78,9 +86,15 @@ impl fmt::Display for Summary {
             "{} files, {} symlinks, {} directories, {} manifest entries, {} listed-name placeholders",
             self.files, self.links, self.dirs, self.manifest_entries, self.placeholders
         )?;
-        writeln!(f, "{} withheld as possible secrets", self.withheld.len())?;
+        writeln!(f, "{} withheld (possible secrets)", self.withheld.len())?;
         for (path, why) in &self.withheld {
             writeln!(f, "  withheld {path}: {why}")?;
+        }
+        for path in &self.unfollowed {
+            writeln!(
+                f,
+                "  symlink {path}: its target is not UTF-8; recorded as is, what it leads to was not"
+            )?;
         }
         for (path, kept) in &self.truncated {
             writeln!(
@@ -138,11 +152,34 @@ pub fn record(source: &Path, rules: &RuleSet, out: &Path) -> Result<Summary, Rec
     let journal = root.journal();
     let plan = Plan::new(&root, &journal, &capture);
     ensure_not_probed(source, out, &journal, &plan)?;
-    let mut summary = plan.write(out)?;
+    let mut summary = write_whole(plan, out)?;
     summary.identity = match &profile.identity.id {
         Some(id) => format!("{id} ({})", profile.identity.kind),
         None => "unknown".to_string(),
     };
+    Ok(summary)
+}
+
+/// Writes the plan into a temporary directory beside `out` and renames it to `out` once whole (over
+/// the empty directory [`ensure_empty`] allowed, if any): a recording that fails midway (a path too
+/// long for the kernel, a full disk) leaves nothing behind that a replay could take for the host.
+fn write_whole(plan: Plan, out: &Path) -> Result<Summary, RecordError> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".hostprint-record-")
+        .tempdir_in(parent)
+        .map_err(io_error(parent))?;
+    let summary = plan.write(tmp.path())?;
+    let whole = tmp.path();
+    std::fs::set_permissions(whole, std::fs::Permissions::from_mode(0o755))
+        .and_then(|()| std::fs::rename(whole, out))
+        .map_err(io_error(out))?;
+    // Renamed: nothing is left for the guard to remove.
+    let _ = tmp.keep();
     Ok(summary)
 }
 
@@ -222,111 +259,20 @@ fn ensure_not_probed(
     }
 }
 
-/// Why a path must never be copied, or `None`. Checked on normalized paths, component by
-/// component, so `./etc//shadow` and `etc/ssh/ssh_host_ed25519_key` are caught however asked.
-/// Over-broad on purpose: a withheld file costs a replay one fact, a leaked key costs a cluster.
-pub fn secret_reason(path: &str) -> Option<&'static str> {
-    // Whole paths (and anything below them).
-    const PATHS: &[(&str, &str)] = &[
-        ("etc/shadow", "password hashes"),
-        ("etc/shadow-", "password hashes (backup)"),
-        ("etc/gshadow", "group password hashes"),
-        ("etc/gshadow-", "group password hashes (backup)"),
-        ("etc/security/opasswd", "old password hashes"),
-        ("etc/ssl/private", "TLS private keys"),
-        ("etc/kubernetes/admin.conf", "cluster-admin kubeconfig"),
-        (
-            "etc/kubernetes/super-admin.conf",
-            "cluster-admin kubeconfig",
-        ),
-        ("etc/kubernetes/kubelet.conf", "kubelet credentials"),
-        (
-            "etc/kubernetes/controller-manager.conf",
-            "controller credentials",
-        ),
-        ("etc/kubernetes/scheduler.conf", "scheduler credentials"),
-        ("etc/kubernetes/pki", "cluster CA and keys"),
-        ("var/lib/kubelet/pki", "kubelet client keys"),
-        ("etc/rancher/k3s/k3s.yaml", "k3s admin kubeconfig"),
-        ("var/lib/rancher/k3s/server/tls", "k3s cluster keys"),
-        ("var/lib/rancher/k3s/server/cred", "k3s credentials"),
-        ("etc/docker/key.json", "Docker daemon key"),
-        ("var/lib/docker/swarm/certificates", "swarm keys"),
-        ("proc/kcore", "kernel memory"),
-        ("sys/firmware/efi/efivars", "firmware variables"),
-    ];
-    // Names anywhere in the path.
-    const DIRS: &[(&str, &str)] = &[
-        (".ssh", "SSH keys"),
-        (".kube", "kubeconfigs"),
-        (".docker", "registry credentials"),
-        (".aws", "cloud credentials"),
-        (".gnupg", "GPG keys"),
-    ];
-    let path = normalize(path);
-    if let Some((_, why)) = PATHS
-        .iter()
-        .find(|(p, _)| path == *p || path.starts_with(&format!("{p}/")))
-    {
-        return Some(why);
-    }
-    let parts: Vec<&str> = path.split('/').collect();
-    // A process's environment often carries tokens; its memory is everything.
-    if parts.first() == Some(&"proc") && matches!(parts.last(), Some(&("environ" | "mem"))) {
-        return Some("process environment or memory");
-    }
-    for part in &parts {
-        let name = part.to_ascii_lowercase();
-        if let Some((_, why)) = DIRS.iter().find(|(d, _)| name == *d) {
-            return Some(why);
-        }
-        let why = if name.starts_with("ssh_host_") && name.ends_with("_key") {
-            "SSH host private key"
-        } else if ["id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"]
-            .iter()
-            .any(|k| name.starts_with(k))
-        {
-            "SSH private key"
-        } else if [".key", ".pem", ".p12", ".pfx", ".jks", ".keytab"]
-            .iter()
-            .any(|ext| name.ends_with(ext))
-        {
-            "key or certificate bundle"
-        } else if name.starts_with("sudoers") {
-            "privilege rules"
-        } else if [
-            "secret",
-            "token",
-            "password",
-            "credential",
-            "kubeconfig",
-            ".netrc",
-            ".pgpass",
-        ]
-        .iter()
-        .any(|w| name.contains(w))
-        {
-            "named as a secret, token, password or kubeconfig"
-        } else {
-            continue;
-        };
-        return Some(why);
-    }
-    None
-}
-
 /// What to write, keyed by canonical path relative to the root. A file only `stat`ed is written
 /// empty (its kind is the fact, not its bytes); names a probe listed become empty placeholders when
 /// nothing else put them there.
 #[derive(Debug, Default)]
 struct Plan {
     dirs: BTreeSet<String>,
-    links: BTreeMap<String, String>,
-    files: BTreeMap<String, Vec<u8>>,
+    links: BTreeMap<String, OsString>,
+    /// Bytes (empty for a file only checked for) and the source's permission bits.
+    files: BTreeMap<String, (Vec<u8>, u32)>,
     placeholders: BTreeSet<String>,
     manifest: BTreeMap<String, ManifestEntry>,
-    withheld: BTreeMap<String, &'static str>,
+    withheld: BTreeMap<String, String>,
     truncated: BTreeMap<String, usize>,
+    unfollowed: BTreeSet<String>,
     /// The last step of every retraced path (what the probes touched, as resolved).
     ends: BTreeSet<String>,
 }
@@ -356,6 +302,15 @@ impl Plan {
                 // The names a probe listed are part of what it saw.
                 if let (Op::List, Step::Dir(dir)) = (access.op, end) {
                     plan.add_listed(dir, captured.lists.borrow().get(asked.as_ref()));
+                }
+            }
+            // The walk stops at a link whose target is not text; unless the link itself was the
+            // question, what it leads to is missing from the recording.
+            if let (Some(Step::Link { path, target }), Op::Read | Op::Stat | Op::List) =
+                (steps.last(), access.op)
+            {
+                if target.to_str().is_none() {
+                    plan.unfollowed.insert(path.clone());
                 }
             }
             let has_link = steps.iter().any(|s| matches!(s, Step::Link { .. }));
@@ -399,8 +354,19 @@ impl Plan {
             Step::Link { path, target } => {
                 self.links.insert(path, target);
             }
-            Step::File(path) => {
-                if let Some(why) = secret_reason(&path).or_else(|| secret_reason(asked)) {
+            Step::File { path, mode, public } => {
+                // Only bytes are withheld: a file the probes only checked for is recreated empty,
+                // which tells nothing but that it exists.
+                let secret = secret_reason(&path).or_else(|| secret_reason(asked));
+                let why = match (access.op, secret) {
+                    (Op::Read, Some(why)) => Some(why.to_string()),
+                    (Op::Read, None) if !public => Some(format!(
+                        "not readable by every user on the source (mode {mode:04o}, or a \
+                         directory on the way closed to others)"
+                    )),
+                    _ => None,
+                };
+                if let Some(why) = why {
                     self.withheld.insert(path.clone(), why);
                     let entry = ManifestEntry::unreadable(path.clone(), Reason::Withheld);
                     self.manifest.insert(path, entry.clone());
@@ -419,9 +385,9 @@ impl Plan {
                     let kept = self.truncated.entry(path.clone()).or_default();
                     *kept = (*kept).max(bytes.len());
                 }
-                let kept = self.files.entry(path).or_default();
-                if bytes.len() > kept.len() {
-                    *kept = bytes;
+                let kept = self.files.entry(path).or_insert((Vec::new(), mode));
+                if bytes.len() > kept.0.len() {
+                    kept.0 = bytes;
                 }
             }
             Step::Entry(entry) => {
@@ -472,12 +438,12 @@ impl Plan {
             std::fs::create_dir_all(&at).map_err(io_error(&at))?;
             summary.dirs += 1;
         }
-        for (path, bytes) in &self.files {
+        for (path, (bytes, mode)) in &self.files {
             if under_blocked(path) || self.links.contains_key(path) || self.dirs.contains(path) {
                 summary.skipped.push(path.clone());
                 continue;
             }
-            write_new(&out.join(path), bytes)?;
+            write_new(&out.join(path), bytes, *mode)?;
             summary.files += 1;
         }
         self.placeholders.retain(|p| {
@@ -488,7 +454,7 @@ impl Plan {
                 || self.manifest.contains_key(p))
         });
         for path in &self.placeholders {
-            write_new(&out.join(path), b"")?;
+            write_new(&out.join(path), b"", 0o644)?;
         }
         summary.placeholders = self.placeholders.len();
         for (path, target) in &self.links {
@@ -518,9 +484,11 @@ impl Plan {
             write_new(
                 &out.join(MANIFEST_FILE),
                 format!("{header}{text}").as_bytes(),
+                0o644,
             )?;
         }
         summary.withheld = self.withheld.into_iter().collect();
+        summary.unfollowed = self.unfollowed.into_iter().collect();
         summary.truncated = self.truncated.into_iter().collect();
         Ok(summary)
     }
@@ -540,66 +508,31 @@ fn lookup_key(root: &Root, asked: &str) -> Option<String> {
 
 fn step_path(step: &Step) -> &str {
     match step {
-        Step::Dir(p) | Step::File(p) | Step::Link { path: p, .. } => p,
+        Step::Dir(p) | Step::File { path: p, .. } | Step::Link { path: p, .. } => p,
         Step::Entry(e) => &e.path,
     }
 }
 
-/// Creates a new file (never overwrites, never follows a link at the final component).
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), RecordError> {
+/// Creates a new file (never overwrites, never follows a link at the final component) with the
+/// permission bits `mode` (set after creation, so the umask does not change them; never set-id).
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), RecordError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(0o600)
         .open(path)
         .map_err(io_error(path))?;
-    file.write_all(bytes).map_err(io_error(path))
+    file.write_all(bytes).map_err(io_error(path))?;
+    let mode = std::fs::Permissions::from_mode(mode & 0o777);
+    file.set_permissions(mode).map_err(io_error(path))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_named_however_asked() {
-        for path in [
-            "etc/shadow",
-            "/etc/shadow",
-            "./etc//gshadow",
-            "etc/sudoers",
-            "etc/sudoers.d/90-cloud",
-            "etc/ssh/ssh_host_ed25519_key",
-            "root/.ssh/authorized_keys",
-            "home/core/.ssh/id_ed25519",
-            "etc/kubernetes/admin.conf",
-            "etc/kubernetes/pki/ca.crt",
-            "var/lib/kubelet/pki/kubelet-client-current.pem",
-            "var/lib/kubelet/kubeconfig",
-            "var/lib/rancher/k3s/server/token",
-            "etc/rancher/k3s/k3s.yaml",
-            "run/secrets/kubernetes.io/serviceaccount/ca.crt",
-            "etc/pki/tls/private/server.KEY",
-            "proc/1/environ",
-            "proc/self/task/7/environ",
-        ] {
-            assert!(secret_reason(path).is_some(), "{path} must be withheld");
-        }
-        for path in [
-            "etc/os-release",
-            "etc/passwd",
-            "etc/ssh/ssh_host_ed25519_key.pub",
-            "etc/ssh/sshd_config",
-            "proc/1/cmdline",
-            "proc/1/mountinfo",
-            "usr/lib/snapd/snapd",
-            "etc/kubernetes/manifests/etcd.yaml",
-        ] {
-            assert_eq!(secret_reason(path), None, "{path} is not a secret");
-        }
-    }
 
     #[test]
     fn output_must_be_new_or_empty() {

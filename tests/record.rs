@@ -353,3 +353,161 @@ fn refuses_a_non_empty_output_and_one_where_the_probes_read() {
         "nothing may be written when refusing"
     );
 }
+
+/// With user rules naming them, 17 of 20 secret files were copied verbatim, and every recorded file
+/// was written 0644 whatever its source mode. Now: nothing on the secret list and nothing the source
+/// does not let every user read is copied, whoever asks; the rest keeps its mode; the summary names
+/// what was withheld.
+#[test]
+fn record_copied_secrets_that_user_rules_named_and_wrote_everything_0644() {
+    use std::os::unix::fs::PermissionsExt;
+    let src = tempfile::tempdir().unwrap();
+    let r = src.path();
+    write(r, "etc/os-release", b"ID=k3os\n");
+    let secrets = [
+        "etc/rancher/k3s/config.yaml",
+        "etc/rancher/rke2/config.yaml",
+        "etc/rancher/k3s/registries.yaml",
+        "etc/kubernetes/bootstrap-kubelet.conf",
+        "k3os/system/config.yaml",
+        "var/lib/cloud/instance/user-data.txt",
+        "run/containers/0/auth.json",
+        "var/lib/kubelet/config.json",
+        "etc/wireguard/wg0.conf",
+        "etc/NetworkManager/system-connections/wifi.nmconnection",
+        "etc/ceph/ceph.client.admin.keyring",
+        "var/lib/etcd/member/snap/db",
+        "etc/shadow",
+    ];
+    for path in secrets {
+        write(r, path, b"password=SECRETVALUE\n");
+    }
+    // Not on the list, but the source lets only its owner (and group) read it.
+    write(r, "etc/private.conf", b"KEY=SECRETVALUE\n");
+    write(r, "etc/public.conf", b"KEY=plain\n");
+    write(r, "etc/readonly.conf", b"KEY=plain\n");
+    let chmod = |p: &str, mode| {
+        std::fs::set_permissions(r.join(p), std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    chmod("etc/private.conf", 0o640);
+    chmod("etc/readonly.conf", 0o444);
+    let rules = tempfile::tempdir().unwrap();
+    let mut nosy = String::from(
+        "id = \"nosy\"\nname = \"Reads everything\"\nkind = \"component\"\nfixtures = []\n\n\
+         [[require]]\nwhy = \"w\"\nos_release = { key = \"ID\", equals = \"k3os\" }\n",
+    );
+    for path in secrets
+        .iter()
+        .chain(&["etc/private.conf", "etc/public.conf", "etc/readonly.conf"])
+    {
+        nosy.push_str(&format!(
+            "\n[[support]]\nwhy = \"reads it\"\nkv_file = {{ path = \"{path}\", key = \"password\", present = true }}\n"
+        ));
+    }
+    write(rules.path(), "nosy.toml", nosy.as_bytes());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rec");
+    let summary = record(r, &out, &["--fingerprints", rules.path().to_str().unwrap()]);
+    for (path, bytes) in all_files(&out) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("SECRETVALUE"),
+            "{} was copied",
+            path.display()
+        );
+    }
+    for path in secrets {
+        assert!(
+            summary.contains(&format!("withheld {path}: ")),
+            "{path}: {summary}"
+        );
+    }
+    assert!(
+        summary.contains(
+            "withheld etc/private.conf: not readable by every user on the source (mode 0640"
+        ),
+        "{summary}"
+    );
+    let mode = |p: &str| std::fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("etc/public.conf"), 0o644);
+    assert_eq!(mode("etc/readonly.conf"), 0o444);
+    assert_eq!(
+        std::fs::read(out.join("etc/public.conf")).unwrap(),
+        b"KEY=plain\n"
+    );
+}
+
+/// Recording into a directory whose path leaves no room for the recorded paths failed midway and
+/// left a partial DIR (its directories, no files) that replayed as "unknown". Now nothing is left.
+#[test]
+fn record_that_failed_midway_left_a_partial_directory() {
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{mkdirat, Mode};
+    let src = tempfile::tempdir().unwrap();
+    write(src.path(), "etc/os-release", b"ID=flatcar\n");
+    // A parent directory so deep that "<parent>/<24-byte name>/etc" fits in PATH_MAX (4096 with
+    // its NUL) and "<parent>/<24-byte name>/etc/os-release" does not. The temporary directory
+    // beside DIR has a name of the same length.
+    let tmp = tempfile::tempdir().unwrap();
+    let name = "recording-of-node-aaaaaa";
+    let want = 4095 - "/etc/os-release".len() + 1 - name.len() - 1;
+    let mut parent = tmp.path().to_path_buf();
+    let mut fd: std::os::fd::OwnedFd = std::fs::File::open(tmp.path()).unwrap().into();
+    while parent.as_os_str().len() < want {
+        let left = want - parent.as_os_str().len() - 1;
+        let component = "d".repeat(left.min(200));
+        mkdirat(&fd, component.as_str(), Mode::from_bits_truncate(0o755)).unwrap();
+        fd = openat(&fd, component.as_str(), OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        parent.push(component);
+    }
+    assert_eq!(parent.as_os_str().len(), want);
+    let out = parent.join(name);
+    let o = hostprint(&[
+        "--root",
+        src.path().to_str().unwrap(),
+        "record",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(&parent).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A link whose target is not UTF-8 was recorded with U+FFFD in place of the bytes, and what it led
+/// to was lost without a word. Now its bytes are kept and the summary says what was not followed.
+#[test]
+fn record_mangled_a_link_target_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let src = tempfile::tempdir().unwrap();
+    let r = src.path();
+    std::fs::create_dir_all(r.join("usr/lib")).unwrap();
+    let target = r.join(std::ffi::OsStr::from_bytes(b"usr/lib/os-rel\xffease"));
+    std::fs::write(target, b"ID=odd\n").unwrap();
+    let odd = std::ffi::OsStr::from_bytes(b"/usr/lib/systemd/sys\xfftemd");
+    std::fs::create_dir_all(r.join("proc/1")).unwrap();
+    symlink(odd, r.join("proc/1/exe")).unwrap();
+    symlink(std::ffi::OsStr::from_bytes(b"../usr/lib/os-rel\xffease"), {
+        std::fs::create_dir_all(r.join("etc")).unwrap();
+        r.join("etc/os-release")
+    })
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rec");
+    let summary = record(r, &out, &[]);
+    assert_eq!(
+        std::fs::read_link(out.join("proc/1/exe")).unwrap(),
+        Path::new(odd)
+    );
+    assert!(
+        summary.contains("symlink etc/os-release: its target is not UTF-8"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains("symlink proc/1/exe"),
+        "read as a link: {summary}"
+    );
+}

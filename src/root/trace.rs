@@ -5,6 +5,7 @@
 //! what git cannot hold. The walk goes through pathrs one `lstat` at a time; no probe uses it.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::os::fd::AsFd;
 
 use nix::sys::stat::fstat;
@@ -21,10 +22,16 @@ const MAX_LINKS: usize = 40;
 pub enum Step {
     /// A directory passed through or ended on.
     Dir(String),
-    /// A symlink met on the way (or ended on), with its target text.
-    Link { path: String, target: String },
-    /// The regular file the path ends on.
-    File(String),
+    /// A symlink met on the way (or ended on), with its target as the kernel returns it (not always
+    /// UTF-8).
+    Link { path: String, target: OsString },
+    /// The regular file the path ends on, with its permission bits, and whether every user may read
+    /// it: `o+r` on the file and `o+x` on every directory passed on the way.
+    File {
+        path: String,
+        mode: u32,
+        public: bool,
+    },
     /// What git cannot hold: a socket, FIFO or device; a component that could not be resolved or a
     /// file that could not be opened (`unreadable` with its reason); or the manifest entry a
     /// recorded root has for the path.
@@ -51,13 +58,16 @@ impl Root {
     /// Not journaled: it retraces paths the journal already holds. A walk that meets more links than
     /// the kernel follows stops (its ELOOP); the links are reported, so a replayed loop fails the same
     /// way. An absent path reports the directories that do exist, and the manifest entry a recorded
-    /// root has for it under the keys [`Root::stat`] would try.
+    /// root has for it under the keys [`Root::stat`] would try. A link whose target is not UTF-8 is
+    /// reported but not followed: the paths the walk reports are text.
     pub fn trace(&self, path: &str, last: Last) -> Vec<Step> {
         let pathrs = self.paths.pathrs();
         let mut steps = Vec::new();
         let mut here: Vec<String> = Vec::new();
         let mut todo: VecDeque<String> = components(path);
         let mut links = 0;
+        // Every directory passed so far lets every user through (o+x).
+        let mut searchable = true;
         while let Some(name) = todo.pop_front() {
             if name == ".." {
                 here.pop();
@@ -66,12 +76,12 @@ impl Root {
             here.push(name);
             let at = here.join("/");
             let is_last = todo.is_empty();
-            let kind = pathrs
+            let mode = pathrs
                 .resolve_nofollow(&at)
                 .map_err(|e| Failure::from(Reason::from(&e)))
-                .and_then(|h| Ok(FileKind::from_mode(fstat(h.as_fd())?.st_mode)));
-            let kind = match kind {
-                Ok(kind) => kind,
+                .and_then(|h| Ok(fstat(h.as_fd())?.st_mode));
+            let (kind, mode) = match mode {
+                Ok(mode) => (FileKind::from_mode(mode), mode),
                 Err(Failure::Unreadable(reason)) => {
                     here.extend(todo);
                     steps.push(Step::Entry(ManifestEntry::unreadable(
@@ -93,20 +103,21 @@ impl Root {
             };
             match kind {
                 FileKind::Symlink => {
-                    let target = match pathrs.readlink(&at) {
-                        Ok(t) => t.to_string_lossy().into_owned(),
+                    let target: OsString = match pathrs.readlink(&at) {
+                        Ok(t) => t.into(),
                         Err(e) => {
                             steps.push(Step::Entry(ManifestEntry::unreadable(at, (&e).into())));
                             return steps;
                         }
                     };
-                    steps.push(Step::Link {
-                        path: at,
-                        target: target.clone(),
-                    });
+                    let text = target.to_str().map(str::to_string);
+                    steps.push(Step::Link { path: at, target });
                     if is_last && last == Last::Keep {
                         return steps;
                     }
+                    let Some(target) = text else {
+                        return steps;
+                    };
                     links += 1;
                     if links > MAX_LINKS {
                         return steps;
@@ -119,7 +130,10 @@ impl Root {
                         todo.push_front(c);
                     }
                 }
-                FileKind::Dir => steps.push(Step::Dir(at)),
+                FileKind::Dir => {
+                    searchable &= mode & 0o001 != 0;
+                    steps.push(Step::Dir(at));
+                }
                 FileKind::File if is_last => {
                     if last == Last::Open {
                         let opened = pathrs.resolve_nofollow(&at).and_then(|h| {
@@ -132,7 +146,11 @@ impl Root {
                             return steps;
                         }
                     }
-                    steps.push(Step::File(at));
+                    steps.push(Step::File {
+                        path: at,
+                        mode: mode & 0o7777,
+                        public: searchable && mode & 0o004 != 0,
+                    });
                 }
                 special if is_last => {
                     steps.push(Step::Entry(ManifestEntry {
@@ -158,10 +176,20 @@ fn components(path: &str) -> VecDeque<String> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::os::unix::fs::symlink;
+    use std::fs::Permissions;
+    use std::os::unix::fs::{symlink, PermissionsExt};
 
     use super::*;
     use crate::root::tests::{tree, tree_with_manifest};
+
+    /// A regular file as a test tree lays it: mode 0644 in directories every user may search.
+    fn file(path: &str) -> Step {
+        Step::File {
+            path: path.into(),
+            mode: 0o644,
+            public: true,
+        }
+    }
 
     #[test]
     fn trace_shows_every_link_on_the_way() {
@@ -171,6 +199,9 @@ mod tests {
         symlink("/run", dir.path().join("var/run")).unwrap();
         symlink("../usr/lib/os-release", dir.path().join("etc/os-release")).unwrap();
         std::fs::write(dir.path().join("run/crio/conf"), "x").unwrap();
+        for p in ["run/crio/conf", "usr/lib/os-release"] {
+            std::fs::set_permissions(dir.path().join(p), Permissions::from_mode(0o644)).unwrap();
+        }
         let root = Root::open(dir.path()).unwrap();
         let opened = root.journal().len();
         assert_eq!(
@@ -183,7 +214,7 @@ mod tests {
                 },
                 Step::Dir("run".into()),
                 Step::Dir("run/crio".into()),
-                Step::File("run/crio/conf".into()),
+                file("run/crio/conf"),
             ]
         );
         // lstat and readlink stop at a trailing link; stat follows it.
@@ -196,13 +227,13 @@ mod tests {
         );
         assert_eq!(
             root.trace("etc/os-release", Last::Follow).last(),
-            Some(&Step::File("usr/lib/os-release".into()))
+            Some(&file("usr/lib/os-release"))
         );
         // `..` at the top stays at the top, as in a chroot.
         assert_eq!(
             root.trace("../../etc/../usr/lib/os-release", Last::Follow)
                 .last(),
-            Some(&Step::File("usr/lib/os-release".into()))
+            Some(&file("usr/lib/os-release"))
         );
         // Absent: the directories that exist, nothing more.
         assert_eq!(
@@ -264,6 +295,43 @@ mod tests {
         assert_eq!(
             root.trace("run/docker.sock", Last::Follow).last(),
             Some(&socket)
+        );
+    }
+
+    #[test]
+    fn trace_says_who_may_read_a_file_and_keeps_link_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tree();
+        std::fs::create_dir_all(dir.path().join("etc/private")).unwrap();
+        std::fs::write(dir.path().join("etc/private/conf"), "x").unwrap();
+        std::fs::write(dir.path().join("etc/mine"), "x").unwrap();
+        for (p, mode) in [
+            ("etc/private", 0o750),
+            ("etc/private/conf", 0o644),
+            ("etc/mine", 0o600),
+        ] {
+            std::fs::set_permissions(dir.path().join(p), Permissions::from_mode(mode)).unwrap();
+        }
+        let target = std::ffi::OsStr::from_bytes(b"os-rel\xffease");
+        symlink(target, dir.path().join("etc/odd")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let public = |p: &str| match root.trace(p, Last::Open).last() {
+            Some(Step::File { public, .. }) => *public,
+            other => panic!("{p}: {other:?}"),
+        };
+        assert!(
+            !public("etc/private/conf"),
+            "its directory is closed to others"
+        );
+        assert!(!public("etc/mine"));
+        assert!(public("usr/lib/os-release"));
+        // Reported with its exact bytes, and not followed.
+        assert_eq!(
+            root.trace("etc/odd", Last::Follow).last(),
+            Some(&Step::Link {
+                path: "etc/odd".into(),
+                target: target.to_os_string()
+            })
         );
     }
 }
