@@ -8,10 +8,9 @@ mod common;
 use std::os::unix::fs::{symlink, FileTypeExt};
 use std::path::Path;
 use std::process::Command;
-
-use common::hostprint;
 use std::time::Duration;
 
+use common::hostprint;
 use hostprint::atomic_write;
 use hostprint::facts::{environment, mounts, pid1, update};
 use hostprint::root::{Root, MANIFEST_FILE};
@@ -435,4 +434,52 @@ fn a_malformed_manifest_aborted_the_run() {
         .filter_map(|w| w["code"].as_str())
         .collect();
     assert_eq!(codes, ["bad-manifest"], "{v}");
+}
+
+/// A rule naming `etc/shadow` as a key-value file made the malformed-line warning print
+/// `root:$6$…`; `registries.yaml` printed its `password:` line the same way. A line of a file on the
+/// secret list is never quoted (also when reached through a link), and quoted lines of other files
+/// have credential-looking values masked, in every output.
+#[test]
+fn malformed_line_warnings_quoted_secret_files() {
+    let dir = common::tree(&[
+        ("etc/os-release", "ID=k3os\n"),
+        ("etc/shadow", "root:$6$SALT$SHADOWHASH:19000:0:99999:7:::\n"),
+        (
+            "etc/rancher/k3s/registries.yaml",
+            "configs:\n  registry.example:\n    auth:\n      password: REGISTRYPASS\n",
+        ),
+        (
+            "etc/app.conf",
+            "password: APPPASS\nurl postgres://u:URLPASS@db/x\n",
+        ),
+    ]);
+    symlink("shadow", dir.path().join("etc/innocent.conf")).unwrap();
+    let rules = common::tree(&[(
+        "nosy.toml",
+        "id = \"nosy\"\nname = \"Nosy\"\nkind = \"component\"\nfixtures = []\n\n\
+         [[require]]\nwhy = \"w\"\nos_release = { key = \"ID\", equals = \"k3os\" }\n\n\
+         [[support]]\nwhy = \"w\"\nkv_file = { path = \"etc/shadow\", key = \"root\", present = true }\n\n\
+         [[support]]\nwhy = \"w\"\nkv_file = { path = \"etc/innocent.conf\", key = \"root\", present = true }\n\n\
+         [[support]]\nwhy = \"w\"\nkv_file = { path = \"etc/rancher/k3s/registries.yaml\", key = \"x\", present = true }\n\n\
+         [[support]]\nwhy = \"w\"\nkv_file = { path = \"etc/app.conf\", key = \"x\", present = true }\n",
+    )]);
+    for format in ["json", "human", "prometheus", "nfd"] {
+        let o = common::probe_with_rules(rules.path(), dir.path(), format);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        for secret in ["SHADOWHASH", "SALT", "REGISTRYPASS", "APPPASS", "URLPASS"] {
+            assert!(!out.contains(secret), "{format} shows {secret}:\n{out}");
+        }
+        if format == "json" {
+            assert!(
+                out.contains("line 1: no '=' in the line (not quoted"),
+                "{out}"
+            );
+            assert!(out.contains(r#"\"password: ***\""#), "{out}");
+            assert!(out.contains("postgres://u:***@db/x"), "{out}");
+        }
+    }
+    let (_, bad) = mounts::parse("not a mount line, password=MOUNTPASS\n");
+    assert!(!bad.first.unwrap().1.contains("MOUNTPASS"));
 }

@@ -75,7 +75,7 @@ pub fn ns_link(root: &Root, pid: &str, kind: &str) -> Option<u64> {
         Ok(text) => {
             let inode = ns_inode(&text, kind);
             if inode.is_none() {
-                let shown: String = text.chars().take(80).collect();
+                let shown = crate::facts::os_release::quote(&text);
                 root.warn(Warning::at(
                     Code::NotANamespaceLink,
                     &path,

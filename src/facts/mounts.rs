@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use crate::facts::os_release::shorten;
+use crate::facts::os_release::quote;
 use crate::root::Root;
 use crate::warning::{Code, Warning};
 
@@ -84,7 +84,7 @@ pub fn probe(root: &Root) -> Mounts {
     Mounts::default()
 }
 
-/// Malformed lines of a mount table: how many, and the first (1-based line number, shortened text).
+/// Malformed lines of a mount table: how many, and the first (1-based line number, quoted text, credentials masked).
 ///
 /// Only the first is kept: a hostile 4 MiB table of garbage is ~100k bad lines, and keeping an error
 /// for each cost more memory than the table itself.
@@ -111,7 +111,7 @@ pub fn parse(text: &str) -> (Option<Mounts>, BadLines) {
             None => {
                 bad.count += 1;
                 if bad.first.is_none() {
-                    bad.first = Some((i + 1, shorten(line)));
+                    bad.first = Some((i + 1, quote(line)));
                 }
             }
         }

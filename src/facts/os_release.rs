@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::root::{Failure, Root};
+use crate::root::{Failure, Last, Root, Step};
+use crate::secrets::secret_reason;
 use crate::warning::{Code, Warning};
 
 /// os-release files are a few hundred bytes; 64 KiB is generous and bounds a hostile one.
@@ -51,7 +52,7 @@ pub fn parse(text: &str) -> EnvFile {
         }
         let error = |reason| LineError {
             line: index + 1,
-            text: shorten(line),
+            text: quote(line),
             reason,
         };
         let Some((key, value)) = trimmed.split_once('=') else {
@@ -121,14 +122,22 @@ fn unquote(value: &str) -> Result<String, &'static str> {
     Ok(out)
 }
 
-/// A line for a warning: at most 120 characters, then an ellipsis, so that a hostile megabyte-long
-/// line does not end up whole in the profile.
-pub fn shorten(line: &str) -> String {
+/// A line for a warning: credential-looking values masked ([`crate::redact::mask`]), then at most
+/// 120 characters and an ellipsis, so that a hostile megabyte-long line does not end up whole in the
+/// profile. The mask sees the line's first 4096 characters, not only what is shown, so that a cut
+/// cannot reveal a URL password whose `@` lies past it, nor cost memory on a huge line.
+pub fn quote(line: &str) -> String {
     const MAX: usize = 120;
-    if line.chars().count() <= MAX {
-        line.to_string()
+    const MASKED: usize = 4096;
+    let head = line
+        .char_indices()
+        .nth(MASKED)
+        .map_or(line, |(i, _)| &line[..i]);
+    let masked = crate::redact::mask(head);
+    if masked.chars().count() <= MAX {
+        masked.into_owned()
     } else {
-        let head: String = line.chars().take(MAX).collect();
+        let head: String = masked.chars().take(MAX).collect();
         format!("{head}…")
     }
 }
@@ -188,14 +197,19 @@ pub fn read_env_file(root: &Root, path: &str, cap: usize) -> Result<EnvFile, Fai
     let text = root.read_text(path, cap)?;
     let file = parse(&text.text);
     // Report a handful of bad lines, then a count: a 50 MiB file of garbage must not turn into
-    // a million warnings.
+    // a million warnings. A line of a file on the secret list (asked for by that name or reached
+    // through a link) is never quoted, masked or not.
     const SHOWN: usize = 5;
+    let secret = !file.errors.is_empty() && is_secret(root, path);
     for e in file.errors.iter().take(SHOWN) {
-        root.warn(Warning::at(
-            Code::MalformedLine,
-            path,
-            format!("line {}: {}: {:?}", e.line, e.reason, e.text),
-        ));
+        let message = match secret {
+            true => format!(
+                "line {}: {} (not quoted: the file may hold secrets)",
+                e.line, e.reason
+            ),
+            false => format!("line {}: {}: {:?}", e.line, e.reason, e.text),
+        };
+        root.warn(Warning::at(Code::MalformedLine, path, message));
     }
     if file.errors.len() > SHOWN {
         root.warn(Warning::at(
@@ -208,6 +222,13 @@ pub fn read_env_file(root: &Root, path: &str, cap: usize) -> Result<EnvFile, Fai
         ));
     }
     Ok(file)
+}
+
+/// Whether `path`, or the file it resolves to inside the root, is on the secret list.
+fn is_secret(root: &Root, path: &str) -> bool {
+    secret_reason(path).is_some()
+        || matches!(root.trace(path, Last::Follow).last(),
+            Some(Step::File { path, .. }) if secret_reason(path).is_some())
 }
 
 #[cfg(test)]
