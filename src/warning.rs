@@ -38,9 +38,9 @@ pub enum Code {
     TooManyEntries,
     /// A line of a `KEY=value` file or of a mount table could not be parsed.
     MalformedLine,
-    /// os-release lacks `ID`, `NAME` or `PRETTY_NAME`.
+    /// os-release has no `ID`, `NAME` or `PRETTY_NAME`.
     OsReleaseIncomplete,
-    /// `etc/os-release` exists but cannot be used, so `usr/lib/os-release` was not consulted.
+    /// `usr/lib/os-release` was not consulted: `etc/os-release` exists but cannot be used.
     OsReleaseUnusable,
     /// A `proc/*/ns/*` entry is not a namespace link.
     NotANamespaceLink,

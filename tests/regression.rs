@@ -483,3 +483,56 @@ fn malformed_line_warnings_quoted_secret_files() {
     let (_, bad) = mounts::parse("not a mount line, password=MOUNTPASS\n");
     assert!(!bad.first.unwrap().1.contains("MOUNTPASS"));
 }
+
+/// "etc/os-release: not used; usr/lib/os-release is consulted only when this file is absent" was
+/// attached to the unusable file, and to usr/lib/os-release itself when that one failed. The warning
+/// belongs to the file that was not consulted, and only when it is there.
+#[test]
+fn os_release_fallback_warning_was_attached_to_the_wrong_file() {
+    let codes = |w: &[Warning]| -> Vec<(String, &'static str)> {
+        w.iter()
+            .map(|w| (w.path.clone().unwrap_or_default(), w.code.as_str()))
+            .collect()
+    };
+    let dir = common::tree(&[("usr/lib/os-release", "ID=fallback\n")]);
+    fifo(&dir.path().join("etc/os-release"));
+    let root = Root::open(dir.path()).unwrap();
+    assert_eq!(hostprint::facts::os_release::probe(&root).source, None);
+    assert_eq!(
+        codes(&root.take_warnings()),
+        [
+            ("etc/os-release".to_string(), "wrong-kind"),
+            ("usr/lib/os-release".to_string(), "os-release-unusable")
+        ]
+    );
+
+    let dir = common::tree(&[("etc/motd", "")]);
+    fifo(&dir.path().join("usr/lib/os-release"));
+    let root = Root::open(dir.path()).unwrap();
+    hostprint::facts::os_release::probe(&root);
+    assert_eq!(
+        codes(&root.take_warnings()),
+        [("usr/lib/os-release".to_string(), "wrong-kind")]
+    );
+}
+
+/// An os-release with ID and NAME but no PRETTY_NAME, or with no ID, was used silently (and shown as
+/// "none found"). It is used as it is, and what it lacks is warned about.
+#[test]
+fn os_release_without_pretty_name_or_id_was_not_warned_about() {
+    for (text, lacks) in [
+        (
+            "ID=centos\nNAME=\"CentOS Stream CoreOS\"\n",
+            "has no PRETTY_NAME",
+        ),
+        ("NAME=\"openSUSE Leap Micro\"\n", "has no ID, PRETTY_NAME"),
+    ] {
+        let dir = common::tree(&[("etc/os-release", text)]);
+        let root = Root::open(dir.path()).unwrap();
+        let os = hostprint::facts::os_release::probe(&root);
+        assert_eq!(os.source.as_deref(), Some("etc/os-release"));
+        let w = root.take_warnings();
+        assert!(warned(&w, "etc/os-release", lacks), "{w:?}");
+        assert_eq!(w[0].code.as_str(), "os-release-incomplete");
+    }
+}

@@ -163,33 +163,52 @@ impl OsRelease {
     }
 }
 
-/// Reads os-release per os-release(5).
+/// The keys every os-release has, as os-release(5) says (with defaults for when they are missing:
+/// `ID=linux`, `NAME=Linux`, `PRETTY_NAME="Linux"`).
+const EXPECTED: [&str; 3] = ["ID", "NAME", "PRETTY_NAME"];
+
+/// Reads os-release per os-release(5). A file without `ID`, `NAME` or `PRETTY_NAME` is used as it is
+/// and warned about: hostprint does not fill in the manual's defaults, which would pass a guess off
+/// as what the file says.
 pub fn probe(root: &Root) -> OsRelease {
-    for path in PATHS {
-        match read_env_file(root, path, CAP) {
-            Ok(file) => {
-                return OsRelease {
-                    source: Some(path.to_string()),
-                    fields: file.fields,
-                };
-            }
-            Err(Failure::Absent) => continue,
-            // The first file exists but is unusable: os-release(5) says the fallback is for
-            // absence only, so we stop here (the read already warned with the reason).
-            Err(_) => {
+    let [etc, usr_lib] = PATHS;
+    let (path, file) = match read_env_file(root, etc, CAP) {
+        Ok(file) => (etc, file),
+        Err(Failure::Absent) => match read_env_file(root, usr_lib, CAP) {
+            Ok(file) => (usr_lib, file),
+            Err(_) => return OsRelease::default(),
+        },
+        // The first file exists but is unusable (the read warned why): os-release(5) falls back
+        // only when it is absent, so the second, if there, is not used, and is told so.
+        Err(failure) => {
+            if root.stat(usr_lib).is_ok() {
                 root.warn(Warning::at(
                     Code::OsReleaseUnusable,
-                    path,
+                    usr_lib,
                     format!(
-                        "not used; {} is consulted only when this file is absent",
-                        PATHS[1]
+                        "not consulted: {etc} exists but cannot be used ({failure}), and \
+                         os-release(5) falls back to this file only when {etc} is absent"
                     ),
                 ));
-                break;
             }
+            return OsRelease::default();
         }
+    };
+    let missing: Vec<&str> = EXPECTED
+        .into_iter()
+        .filter(|key| file.fields.get(*key).is_none_or(|v| v.is_empty()))
+        .collect();
+    if !missing.is_empty() {
+        root.warn(Warning::at(
+            Code::OsReleaseIncomplete,
+            path,
+            format!("has no {}", missing.join(", ")),
+        ));
     }
-    OsRelease::default()
+    OsRelease {
+        source: Some(path.to_string()),
+        fields: file.fields,
+    }
 }
 
 /// Reads and parses a `KEY=value` file, warning about each malformed line with its number.
