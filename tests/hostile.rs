@@ -681,7 +681,10 @@ fn links_to_the_live_system_are_not_followed() {
 
 #[test]
 fn a_root_without_proc_is_a_profile_without_warnings() {
-    let dir = common::tree(&[("etc/os-release", "ID=bare\nVERSION_ID=1\n")]);
+    let dir = common::tree(&[(
+        "etc/os-release",
+        "ID=bare\nNAME=Bare\nPRETTY_NAME=\"Bare 1\"\nVERSION_ID=1\n",
+    )]);
     let run = probe_json(dir.path(), HANG);
     assert!(run.status.success(), "{}", run.stderr);
     assert!(run.elapsed < FAST, "{:?}", run.elapsed);

@@ -420,7 +420,10 @@ fn a_root_without_evidence_said_it_was_no_container() {
 #[test]
 fn a_malformed_manifest_aborted_the_run() {
     let dir = common::tree(&[
-        ("etc/os-release", "ID=flatcar\n"),
+        (
+            "etc/os-release",
+            "ID=flatcar\nNAME=Flatcar\nPRETTY_NAME=\"Flatcar 1\"\n",
+        ),
         (MANIFEST_FILE, "[[entry]]\npath = 3\n"),
     ]);
     let run = common::probe_json(dir.path(), Duration::from_secs(10));

@@ -330,13 +330,16 @@ mod tests {
         std::fs::write(d.join(".dockerenv"), "").unwrap();
         let root = Root::open(d).unwrap();
         assert!(root.same_kernel() && !root.is_live());
-        assert_eq!(probe(&root, None, None).container, "none");
+        assert_eq!(probe(&root, None, None).container.as_deref(), Some("none"));
 
         // Our PID namespace is not the host's either: a container after all.
         std::fs::remove_file(ns.join("pid")).unwrap();
         std::os::unix::fs::symlink("pid:[4026532401]", ns.join("pid")).unwrap();
         let root = Root::open(d).unwrap();
-        assert_eq!(probe(&root, None, None).container, "docker");
+        assert_eq!(
+            probe(&root, None, None).container.as_deref(),
+            Some("docker")
+        );
     }
 
     #[test]
