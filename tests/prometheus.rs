@@ -161,3 +161,44 @@ fn platform_end_of_life_reaches_json_and_metrics() {
         "{text}"
     );
 }
+
+/// `hostprint_warnings` was one count of every warning, so an alert could not leave out the kinds
+/// that are expected on some nodes (a stale `/.dockerenv` on VMs built from Docker images). Now one
+/// series per code, every code present, each the count of warnings with that code in the JSON.
+#[test]
+fn warnings_could_not_be_told_apart_by_kind() {
+    let root = tree(&[
+        ("etc/os-release", "ID=debian\n"),
+        (".dockerenv", ""),
+        ("proc/1/comm", "systemd\n"),
+    ]);
+    for (ns, target) in [
+        ("pid", "pid:[4026531836]"),
+        ("cgroup", "cgroup:[4026531835]"),
+    ] {
+        let dir = root.path().join("proc/1/ns");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(target, dir.join(ns)).unwrap();
+    }
+    let o = prometheus(root.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let fams = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let by_code: std::collections::BTreeMap<String, f64> = fams["hostprint_warnings"]
+        .samples
+        .iter()
+        .map(|(labels, v)| (labels["code"].clone(), *v))
+        .collect();
+    let json = hostprint(&["--root", root.path().to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let mut expected: std::collections::BTreeMap<String, f64> = hostprint::warning::Code::ALL
+        .iter()
+        .map(|c| (c.as_str().to_string(), 0.0))
+        .collect();
+    for w in v["warnings"].as_array().unwrap() {
+        *expected.get_mut(w["code"].as_str().unwrap()).unwrap() += 1.0;
+    }
+    assert_eq!(by_code, expected);
+    assert_eq!(by_code["stale-container-marker"], 1.0, "{text}");
+    assert_eq!(by_code["os-release-incomplete"], 1.0, "{text}");
+}
