@@ -6,7 +6,9 @@
 //! block; reads are capped; and absent, unreadable (with its errno) and wrong-kind stay distinct,
 //! because only "absent" may trigger a fallback. Reads warn about bad input for the profile and are
 //! journaled for `hostprint record`, tests and trace logging. A recorded root's manifest stands in
-//! for what git cannot hold (see `manifest`).
+//! for what git cannot hold (see `manifest`); it is honoured only in a recording, never in a running
+//! host. Opening refuses what is not a root at all (missing, unreadable, none of `etc/ usr/ proc/`):
+//! answering "unknown" for an empty mount point would mislabel a node.
 
 use std::cell::RefCell;
 use std::fmt;
