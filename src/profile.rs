@@ -21,14 +21,15 @@
 //! components[]    { id, name, eol, evidence[] }            etcd, fleet, flannel, rkt, kubelet, …
 //! init            { pid1 { comm, exe, exe_error, cmdline[] }, system }
 //! updates[]       { agent, channel, source }  (+ strategy for locksmithd)
-//! filesystem      { root_read_only, usr_read_only, ostree_booted }
+//! filesystem      { root_read_only, usr_read_only, ostree_booted }   each null when unknown
 //! security        { selinux { enabled, mode, config_mode, policy }, apparmor { enabled } }
 //! runtimes[]      { id, socket }
 //! environment     { container, virtualization, cgroup }    systemd-detect-virt vocabulary;
-//!                   virtualization null when the root holds no evidence
+//!                   container and virtualization null when the root holds no evidence: a tri-state
+//!                   fact is never a confident "none" or false from an empty root
 //! kernel          { release, cmdline[] }
 //! host            { hostname, architecture, cpus, memory_bytes }
-//! warnings[]      { path, message }
+//! warnings[]      { code, path, message }   code: stable, kebab-case, one per kind (docs/warnings.md)
 //! ```
 //!
 //! Nothing depends on the clock or on timing, so the same root gives the same bytes.
@@ -150,7 +151,8 @@ pub struct Pid1 {
 pub struct Filesystem {
     pub root_read_only: Option<bool>,
     pub usr_read_only: Option<bool>,
-    pub ostree_booted: bool,
+    /// `null` when the root has no `run/` to tell by.
+    pub ostree_booted: Option<bool>,
 }
 
 fn evidence_of(e: &Evaluation) -> Vec<Evidence> {

@@ -405,14 +405,30 @@ fn a_root_path_that_is_a_link_could_not_be_opened() {
     assert!(run.status.success(), "{}", run.all_output());
 }
 
-/// A root with no evidence about containers (no namespace links, no marker) reported
-/// `environment.container: "none"`, a confident answer from nothing.
+/// A root with no evidence (no namespace links, no marker, no `run/`) reported
+/// `environment.container: "none"` and `filesystem.ostree_booted: false`, confident answers from
+/// nothing. Unknown is null; `run/` without the marker is a real "no".
 #[test]
-fn a_root_without_evidence_said_it_was_no_container() {
+fn a_root_without_evidence_said_it_was_no_container_and_not_ostree_booted() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("etc")).unwrap();
     let root = Root::open(dir.path()).unwrap();
     assert_eq!(environment::probe(&root, None, None).container, None);
+    let json = |root: &Path| -> serde_json::Value {
+        let o = hostprint(&["--root", root.to_str().unwrap(), "--format", "json"]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let booted = |v: serde_json::Value| v["filesystem"]["ostree_booted"].clone();
+    assert_eq!(
+        json(dir.path())["environment"]["container"],
+        serde_json::Value::Null
+    );
+    assert_eq!(booted(json(dir.path())), serde_json::Value::Null);
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    assert_eq!(booted(json(dir.path())), false);
+    std::fs::write(dir.path().join("run/ostree-booted"), "").unwrap();
+    assert_eq!(booted(json(dir.path())), true);
 }
 
 /// A malformed `.hostprint-manifest.toml` in a scanned root aborted the run (exit 1: an agent
@@ -537,5 +553,33 @@ fn os_release_without_pretty_name_or_id_was_not_warned_about() {
         let w = root.take_warnings();
         assert!(warned(&w, "etc/os-release", lacks), "{w:?}");
         assert_eq!(w[0].code.as_str(), "os-release-incomplete");
+    }
+}
+
+/// Human output said "os-release   none found" for an os-release with ID and NAME but no
+/// PRETTY_NAME (scos-10), or with no ID: it was found, so it says what it has, and the warnings say
+/// what it lacks.
+#[test]
+fn human_output_said_none_found_for_an_os_release_without_pretty_name() {
+    for (text, shown, headline) in [
+        (
+            "ID=centos\nNAME=\"CentOS Stream CoreOS\"\nVERSION_ID=10\n",
+            "os-release   CentOS Stream CoreOS 10  [etc/os-release]",
+            "centos 10",
+        ),
+        (
+            "NAME=\"Leap Micro\"\n",
+            "os-release   Leap Micro  [etc/os-release]",
+            "os-release has no ID and no rule matched",
+        ),
+    ] {
+        let dir = common::tree(&[("etc/os-release", text)]);
+        let o = hostprint(&["--root", dir.path().to_str().unwrap()]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(shown), "{out}");
+        assert!(out.contains(headline), "{out}");
+        assert!(!out.contains("os-release   none found"), "{out}");
+        assert!(out.contains("! /etc/os-release: has no "), "{out}");
     }
 }

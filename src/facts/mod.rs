@@ -33,7 +33,9 @@ pub struct Facts {
     pub security: security::Security,
     pub runtimes: Vec<runtimes::Runtime>,
     pub mounts: mounts::Mounts,
-    pub ostree_booted: bool,
+    /// `run/ostree-booted` is there (`true`), or `run/` is and the marker is not (`false`); `None`
+    /// without `run/` (a recording or image without it): unknown is not "no".
+    pub ostree_booted: Option<bool>,
     pub environment: environment::Environment,
     pub host: host::Host,
     /// Paths the loaded rules ask about that are there (absent and unresolvable ones are left out:
@@ -75,7 +77,11 @@ pub fn collect(root: &Root, wanted: &Wanted) -> Facts {
     facts.security = guarded(root, "security", || security::probe(root, &facts.kernel));
     facts.runtimes = guarded(root, "runtimes", || runtimes::probe(root));
     facts.mounts = guarded(root, "mounts", || mounts::probe(root));
-    facts.ostree_booted = matches!(root.stat("run/ostree-booted"), Ok(FileKind::File));
+    facts.ostree_booted = match root.stat("run/ostree-booted") {
+        Ok(FileKind::File) => Some(true),
+        _ if matches!(root.stat("run"), Ok(FileKind::Dir)) => Some(false),
+        _ => None,
+    };
     let cpuinfo = root
         .read_text("proc/cpuinfo", CPUINFO_CAP)
         .ok()

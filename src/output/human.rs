@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use crate::profile::{Platform, Profile, Report};
+use crate::profile::{Os, Platform, Profile, Report};
 use crate::rules::eval::Section;
 
 pub struct Style {
@@ -99,6 +99,7 @@ fn identity(out: &mut String, p: &Profile, style: &Style) {
         "container-os" => "container OS",
         "immutable-desktop" => "immutable desktop OS, not a container OS",
         "general-purpose" => "general-purpose, not a container OS",
+        _ if p.os.source.is_some() => "os-release has no ID and no rule matched",
         _ => "no os-release and no rule matched",
     };
     let name = id.name.as_deref().unwrap_or("");
@@ -125,13 +126,24 @@ fn identity(out: &mut String, p: &Profile, style: &Style) {
         }
         line(out, style, "lifecycle", &s);
     }
-    match &p.os.pretty_name {
-        Some(pretty) => {
-            let src = p.os.source.as_deref().unwrap_or("");
-            let text = format!("{pretty}  {}", style.dim(&format!("[{src}]")));
-            line(out, style, "os-release", &text);
-        }
-        None => line(out, style, "os-release", "none found"),
+    let text = match &p.os.source {
+        Some(src) => format!("{}  {}", os_release(&p.os), style.dim(&format!("[{src}]"))),
+        None => "none found".to_string(),
+    };
+    line(out, style, "os-release", &text);
+}
+
+/// What an os-release that was found says of itself: `PRETTY_NAME`, else `NAME` or `ID` with
+/// `VERSION_ID` (what it lacks is in the warnings).
+fn os_release(os: &Os) -> String {
+    if let Some(pretty) = &os.pretty_name {
+        return pretty.clone();
+    }
+    let name = os.name.as_deref().or(os.id.as_deref());
+    match (name, os.version_id.as_deref()) {
+        (Some(name), Some(version)) => format!("{name} {version}"),
+        (Some(name), None) => name.to_string(),
+        (None, _) => "no ID, NAME or PRETTY_NAME".to_string(),
     }
 }
 
@@ -236,7 +248,7 @@ fn filesystem(p: &Profile) -> String {
         yes_no(fs.root_read_only, "read-only", "read-write"),
         yes_no(fs.usr_read_only, "read-only", "read-write")
     );
-    if fs.ostree_booted {
+    if fs.ostree_booted == Some(true) {
         line.push_str(", booted from OSTree");
     }
     if let Some(cg) = p.environment.cgroup {

@@ -199,7 +199,7 @@ pub fn holds(c: &Condition, facts: &Facts) -> bool {
         Condition::Fs(flag) => match flag {
             FsFlag::RootReadOnly => facts.mounts.root_read_only == Some(true),
             FsFlag::UsrReadOnly => facts.mounts.usr_read_only == Some(true),
-            FsFlag::OstreeBooted => facts.ostree_booted,
+            FsFlag::OstreeBooted => facts.ostree_booted == Some(true),
         },
         Condition::Any(cs) => cs.iter().any(|c| holds(c, facts)),
         Condition::All(cs) => cs.iter().all(|c| holds(c, facts)),
