@@ -29,10 +29,10 @@ pub const UTS_INIT_INO: u64 = 4026531838;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Environment {
-    /// `None` when the root holds no evidence either way (no namespace links, no marker): unknown
+    /// null when the root holds no evidence either way (no namespace links, no marker): unknown
     /// is not "none".
     pub container: Option<String>,
-    /// `None` when the root holds no evidence either way (a recorded tree without `proc/cpuinfo`,
+    /// null when the root holds no evidence either way (a recorded tree without `proc/cpuinfo`,
     /// DMI or `sys/hypervisor`): unknown is not "none".
     pub virtualization: Option<String>,
     /// `v1`, `v2` or `hybrid` (from the mount table).
