@@ -494,6 +494,14 @@ fn applies(p: &Probed, hostile: Hostile) -> bool {
     }
 }
 
+/// A systemd unit's enablement or mask link: looked at only for an update agent whose own marker is
+/// there, so it cannot join the markers made hostile all at once (the agent's marker would be hostile
+/// too, and the link never looked at); it runs on its own.
+fn unit_link(p: &Probed) -> bool {
+    p.path.contains("systemd/system/")
+        && (p.path.ends_with(".service") || p.path.ends_with(".timer"))
+}
+
 /// Runs each of `classes` at every probed path used as `uses`, two runs at a time.
 fn matrix(classes: &[Hostile], uses: &[Use]) {
     let mut cases = Vec::new();
@@ -502,7 +510,7 @@ fn matrix(classes: &[Hostile], uses: &[Use]) {
         for p in probed()
             .iter()
             .filter(wanted)
-            .filter(|p| p.used != Use::Stat)
+            .filter(|p| p.used != Use::Stat || unit_link(p))
         {
             cases.push(Case {
                 paths: vec![p],
@@ -514,7 +522,7 @@ fn matrix(classes: &[Hostile], uses: &[Use]) {
             let markers: Vec<&Probed> = probed()
                 .iter()
                 .filter(wanted)
-                .filter(|p| p.used == Use::Stat && p.base == base)
+                .filter(|p| p.used == Use::Stat && p.base == base && !unit_link(p))
                 .collect();
             if !markers.is_empty() {
                 cases.push(Case {

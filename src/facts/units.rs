@@ -7,7 +7,7 @@
 //! a vendor may enable it in ways this does not follow (a generator, a `.wants` link of another
 //! target); only callers that know the unit's usual install target may read "no link" as "off".
 
-use crate::root::{FileKind, Root};
+use crate::root::{Failure, FileKind, Root};
 
 /// The directories that hold admin and runtime links, most specific first (systemd.unit(5)).
 const LINK_DIRS: [&str; 3] = [
@@ -32,16 +32,29 @@ pub fn state(root: &Root, unit: &str, target: &str) -> UnitState {
     // Masks live in etc/ and run/ only: /usr is the vendor's and never masks.
     for dir in &LINK_DIRS[..2] {
         let path = format!("{dir}/{unit}");
-        if let Ok(FileKind::Symlink) = root.lstat(&path) {
-            if root.readlink(&path).is_ok_and(|t| t == "/dev/null") {
-                return UnitState::Masked;
-            }
+        if link(root, &path) == Some(true) && root.readlink(&path).is_ok_and(|t| t == "/dev/null") {
+            return UnitState::Masked;
         }
     }
     for dir in LINK_DIRS {
-        if root.lstat(&format!("{dir}/{target}.wants/{unit}")).is_ok() {
+        if link(root, &format!("{dir}/{target}.wants/{unit}")).is_some() {
             return UnitState::Enabled;
         }
     }
     UnitState::Unknown
+}
+
+/// Whether `path` is there as a usable entry: `Some(true)` for a symlink, `Some(false)` for anything
+/// else, `None` when absent or unusable. An enablement link may point at a unit file the root does not
+/// hold (a recorded root keeps only what was read), so a dangling link still counts; a link that loops
+/// does not, and following it is what gets it warned about.
+fn link(root: &Root, path: &str) -> Option<bool> {
+    match root.lstat(path) {
+        Ok(FileKind::Symlink) => match root.stat(path) {
+            Ok(_) | Err(Failure::Absent) => Some(true),
+            Err(_) => None,
+        },
+        Ok(_) => Some(false),
+        Err(_) => None,
+    }
 }
