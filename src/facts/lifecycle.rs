@@ -73,7 +73,6 @@ pub fn probe(
     updates: &[UpdateAgent],
 ) -> Lifecycle {
     let has = |agent: &str| updates.iter().any(|u| u.agent == agent);
-    let family = |id: &str| os.get("ID") == Some(id) || os.id_like().iter().any(|l| l == id);
     let sysupdate = sysupdate_image(os).filter(|_| has("sysupdate"));
     let image = if ostree.bootc.is_some() && (ostree_booted || kernel.param("composefs").is_some())
     {
@@ -117,19 +116,38 @@ pub fn probe(
     } else {
         Image::default()
     };
-    let mut applies = false;
-    let mut check = |path: &str, known: bool| -> bool {
-        applies |= known;
-        matches!(root.stat(path), Ok(FileKind::File))
-    };
+    let reboot = reboot(
+        root,
+        os,
+        kernel,
+        ostree_booted,
+        &image,
+        sysupdate.as_ref(),
+        &has,
+    );
+    Lifecycle { reboot, image }
+}
 
+/// The reboot marks, in the order of the table above. Each signal is `None` when it does not apply
+/// (the host does not run what writes it and it is not there), else the mark's path when it says a
+/// reboot is pending.
+fn reboot(
+    root: &Root,
+    os: &OsRelease,
+    kernel: &Kernel,
+    ostree_booted: bool,
+    image: &Image,
+    sysupdate: Option<&(String, String)>,
+    has: &dyn Fn(&str) -> bool,
+) -> Reboot {
+    let family = |id: &str| os.get("ID") == Some(id) || os.id_like().iter().any(|l| l == id);
     let omaha = [
         "usr/share/flatcar/update.conf",
         "usr/share/coreos/update.conf",
     ]
     .iter()
     .any(|p| root.stat(p).is_ok());
-    let marks: [(&str, bool); 5] = [
+    let marks = [
         (
             "run/reboot-required",
             // Package-managed Debian/Ubuntu hosts only: an image-based derivative (Kairos) never runs
@@ -148,45 +166,26 @@ pub fn probe(
             has("update_engine") && omaha,
         ),
     ];
-    let mut reboot = Reboot::default();
-    for (path, known) in marks {
-        if check(path, known) {
-            reboot = Reboot {
-                required: Some(true),
-                reason: Some(path.to_string()),
-            };
-            break;
-        }
+    let mut signals: Vec<Option<Option<String>>> = marks
+        .iter()
+        .map(|&(path, known)| {
+            let there = matches!(root.stat(path), Ok(FileKind::File)).then(|| path.to_string());
+            (known || there.is_some()).then_some(there)
+        })
+        .collect();
+    signals
+        .push(bottlerocket_ready(root).map(|ready| ready.then(|| BOTTLEROCKET_STATUS.to_string())));
+    signals.push(sysupdate.and_then(|(id, version)| newer_uki(root, id, version)));
+    match signals.iter().flatten().find_map(Clone::clone) {
+        Some(path) => Reboot {
+            required: Some(true),
+            reason: Some(path),
+        },
+        None => Reboot {
+            required: signals.iter().any(Option::is_some).then_some(false),
+            reason: None,
+        },
     }
-    if reboot.required.is_none() {
-        if let Some(ready) = bottlerocket_ready(root) {
-            applies = true;
-            if ready {
-                reboot = Reboot {
-                    required: Some(true),
-                    reason: Some(BOTTLEROCKET_STATUS.to_string()),
-                };
-            }
-        }
-    }
-    if reboot.required.is_none() {
-        if let Some((id, version)) = &sysupdate {
-            if let Some((listed, newer)) = newer_uki(root, id, version) {
-                applies |= listed;
-                if let Some(path) = newer {
-                    reboot = Reboot {
-                        required: Some(true),
-                        reason: Some(path),
-                    };
-                }
-            }
-        }
-    }
-    if reboot.required.is_none() && applies {
-        reboot.required = Some(false);
-    }
-
-    Lifecycle { reboot, image }
 }
 
 const BOTTLEROCKET_STATUS: &str = "run/cache/thar-be-updates/status.json";
@@ -212,9 +211,9 @@ fn sysupdate_image(os: &OsRelease) -> Option<(String, String)> {
     Some((id.to_string(), version.to_string()))
 }
 
-/// Looks for a UKI of image `id` newer than `booted` in the ESP directories. `None` when no such
-/// directory could be listed; else whether one was, and the newer image's path.
-fn newer_uki(root: &Root, id: &str, booted: &str) -> Option<(bool, Option<String>)> {
+/// Looks for a UKI of image `id` newer than `booted` in the ESP directories: `None` when none of
+/// them could be listed, else the newer image's path if there is one.
+fn newer_uki(root: &Root, id: &str, booted: &str) -> Option<Option<String>> {
     let mut listed = false;
     for dir in UKI_DIRS {
         let Ok(names) = root.list(dir, LIST_MAX) else {
@@ -227,11 +226,11 @@ fn newer_uki(root: &Root, id: &str, booted: &str) -> Option<(bool, Option<String
             .max_by(|a, b| version_cmp(a.0, b.0));
         if let Some((version, name)) = newest {
             if version_cmp(version, booted) == Ordering::Greater {
-                return Some((true, Some(format!("{dir}/{name}"))));
+                return Some(Some(format!("{dir}/{name}")));
             }
         }
     }
-    listed.then_some((true, None))
+    listed.then_some(None)
 }
 
 /// The version in a UKI file name `<id>_<version>[+<tries>][_<arch>].efi` (the ParticleOS
