@@ -221,3 +221,45 @@ fn composefs_staged_deployment_means_a_reboot_is_pending() {
     let p = json_of(dir.path());
     assert_eq!(p["lifecycle"]["reboot_required"], false);
 }
+
+/// `systemctl mask` (a link to /dev/null in etc/systemd/system) turns an agent's automatic updates
+/// off whatever its configuration says; a timer linked into timers.target.wants turns them on.
+#[test]
+fn masked_and_enabled_units_decide_automatic() {
+    let dir = common::tree(&[
+        ("etc/os-release", "ID=flatcar\nVERSION_ID=4230.2.4\n"),
+        ("usr/share/flatcar/update.conf", "GROUP=stable\n"),
+        ("usr/bin/bootc", ""),
+    ]);
+    let automatic = |p: &serde_json::Value, agent: &str| {
+        p["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["agent"] == agent)
+            .map(|u| u["automatic"].clone())
+    };
+    let p = json_of(dir.path());
+    assert_eq!(
+        automatic(&p, "update_engine"),
+        Some(true.into()),
+        "as shipped"
+    );
+    assert_eq!(
+        automatic(&p, "bootc"),
+        Some(serde_json::Value::Null),
+        "no link either way"
+    );
+
+    let units = dir.path().join("etc/systemd/system");
+    std::fs::create_dir_all(units.join("timers.target.wants")).unwrap();
+    std::os::unix::fs::symlink("/dev/null", units.join("update-engine.service")).unwrap();
+    std::os::unix::fs::symlink(
+        "/usr/lib/systemd/system/bootc-fetch-apply-updates.timer",
+        units.join("timers.target.wants/bootc-fetch-apply-updates.timer"),
+    )
+    .unwrap();
+    let p = json_of(dir.path());
+    assert_eq!(automatic(&p, "update_engine"), Some(false.into()), "masked");
+    assert_eq!(automatic(&p, "bootc"), Some(true.into()), "timer enabled");
+}
