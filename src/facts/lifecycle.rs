@@ -12,9 +12,10 @@
 //! | `run/cache/thar-be-updates/status.json`   | Bottlerocket, `update_state` `Ready` (thar-be-updates `status.rs`) |
 //! | `<ESP>/EFI/Linux/<IMAGE_ID>_<version>*.efi` | systemd-sysupdate: an installed version newer than `IMAGE_VERSION` |
 //!
-//! The first mark present answers `true`, naming its file. A mark only answers `false` by its absence
-//! where the host runs what writes it; for an OS with no known mark (Talos, RHEL-like hosts whose
-//! answer is a command) the answer stays `None`.
+//! The first mark present answers `true`, naming its file. A mark is looked for only where the host
+//! runs what writes it (`run/reboot-required` everywhere: kured's sentinel may come from anything), and
+//! only there does its absence answer `false`; for an OS with no known mark (Talos, RHEL-like hosts
+//! whose answer is a command) the answer stays `None`.
 //!
 //! **Image.** `ostree` for an OSTree-booted host, `bootc` where bootc installed it, `sysupdate` for an
 //! image with `IMAGE_ID`/`IMAGE_VERSION` and sysupdate transfers, `a-b` for the partition-swapping
@@ -141,12 +142,14 @@ fn reboot(
     has: &dyn Fn(&str) -> bool,
 ) -> Reboot {
     let family = |id: &str| os.get("ID") == Some(id) || os.id_like().iter().any(|l| l == id);
-    let omaha = [
-        "usr/share/flatcar/update.conf",
-        "usr/share/coreos/update.conf",
-    ]
-    .iter()
-    .any(|p| root.stat(p).is_ok());
+    let omaha = || {
+        [
+            "usr/share/flatcar/update.conf",
+            "usr/share/coreos/update.conf",
+        ]
+        .iter()
+        .any(|p| root.stat(p).is_ok())
+    };
     let marks = [
         (
             "run/reboot-required",
@@ -163,18 +166,24 @@ fn reboot(
         ("run/reboot-needed", has("transactional-update")),
         (
             "run/update_engine_autoupdate_completed",
-            has("update_engine") && omaha,
+            has("update_engine") && omaha(),
         ),
     ];
+    // Marks are looked for only where something writes them, but for kured's sentinel: whatever
+    // wrote it (kured's own reboot scripts, transactional-update in kured mode), it asks for a reboot.
     let mut signals: Vec<Option<Option<String>>> = marks
         .iter()
+        .filter(|&&(path, known)| known || path == "run/reboot-required")
         .map(|&(path, known)| {
             let there = matches!(root.stat(path), Ok(FileKind::File)).then(|| path.to_string());
             (known || there.is_some()).then_some(there)
         })
         .collect();
-    signals
-        .push(bottlerocket_ready(root).map(|ready| ready.then(|| BOTTLEROCKET_STATUS.to_string())));
+    if has("updog") {
+        signals.push(
+            bottlerocket_ready(root).map(|ready| ready.then(|| BOTTLEROCKET_STATUS.to_string())),
+        );
+    }
     signals.push(sysupdate.and_then(|(id, version)| newer_uki(root, id, version)));
     match signals.iter().flatten().find_map(Clone::clone) {
         Some(path) => Reboot {

@@ -93,13 +93,14 @@ pub fn probe(root: &Root, kernel: &Kernel, ostree_booted: bool) -> Ostree {
     if kernel.param("composefs").is_some_and(|v| !v.is_empty()) {
         out.bootc = Some("kernel command line composefs=".to_string());
     }
+    if !ostree_booted {
+        return out;
+    }
+    // bootc's own installs on the ostree backend (a composefs boot said so above).
     for marker in ["sysroot/.bootc-aleph.json", "etc/rhsm/facts/bootc.facts"] {
         if out.bootc.is_none() && root.stat(marker).is_ok() {
             out.bootc = Some(marker.to_string());
         }
-    }
-    if !ostree_booted {
-        return out;
     }
     let Some(origin) = booted_origin(root, kernel) else {
         return out;
