@@ -10,17 +10,36 @@
 //! schema_version  1
 //! os              { id, version_id, name, pretty_name, variant_id, id_like[], source }
 //!                   verbatim os-release values; source is the file that won (etc/os-release or
-//!                   usr/lib/os-release) or null
-//! identity        { id, name, kind, container_os, confidence, evidence[], lineage[], eol, successor,
-//!                   closest[] }
+//!                   usr/lib/os-release) or null. Without a usable os-release (absent, empty, no ID) a
+//!                   legacy release file fills it with the ids os-release would use (centos, rhel, amzn,
+//!                   ubuntu, debian, alpine, sles, …); source names that file and a warning says so
+//! identity        { id, name, kind, container_os, version, confidence, evidence[], lineage[], eol,
+//!                   successor, closest[] }
 //!                   id: a stable fingerprint id, or the os-release ID for a general-purpose host, or
 //!                   null (unknown). kind: container-os | immutable-desktop | general-purpose | unknown.
 //!                   confidence 0..100. evidence[]: { signal, why, condition, weight } that held.
 //!                   eol: YYYY-MM-DD or null. closest[]: { id, confidence } of the best other rules.
+//!                   version: the system's own version: the rule's version_key (Kairos'
+//!                   KAIROS_VERSION), else os-release VERSION_ID (Talos v1.9.0), else the legacy file's
 //! platforms[]     { id, name, role, eol, evidence[] }      e.g. dcos with role master/agent/public-agent
 //! components[]    { id, name, eol, evidence[] }            etcd, fleet, flannel, rkt, kubelet, …
 //! init            { pid1 { comm, exe, exe_error, cmdline[] }, system }
-//! updates[]       { agent, channel, source }  (+ strategy for locksmithd)
+//! updates[]       { agent, channel, automatic, strategy, source }
+//!                   channel: the stream or group the agent follows (Omaha GROUP, Fedora CoreOS stream,
+//!                   snap channel, Bottlerocket version_lock, ostree refspec or image tag) or null.
+//!                   automatic: true / false / null (null = its files cannot tell; never guessed).
+//!                   strategy: in the agent's words (zincati immediate | periodic | fleet_lock,
+//!                   REBOOT_STRATEGY, AutomaticUpdatePolicy, REBOOT_METHOD, refresh.timer) or null.
+//!                   source: the path that showed the agent
+//! lifecycle       { support_end, support_end_source, reboot_required, reboot_reason,
+//!                   image { kind, reference, version } }
+//!                   support_end: YYYY-MM-DD, the first day without support; support_end_source:
+//!                   "os-release SUPPORT_END" or "fingerprint eol" (the identified rule's eol) or null.
+//!                   reboot_required: true / false / null (null = no reboot signal is known for this
+//!                   OS); reboot_reason: the file that says a reboot is required.
+//!                   image.kind: ostree | bootc | a-b | sysupdate | null; reference: the ostree refspec
+//!                   or image reference (with its transport) or sysupdate IMAGE_ID; version:
+//!                   OSTREE_VERSION, IMAGE_VERSION, or for an A/B system identity.version
 //! filesystem      { root_read_only, usr_read_only, ostree_booted }   each null when unknown
 //! security        { selinux { enabled, mode, config_mode, policy }, apparmor { enabled } }
 //! runtimes[]      { id, socket }
@@ -32,7 +51,8 @@
 //! warnings[]      { code, path, message }   code: stable, kebab-case, one per kind (docs/warnings.md)
 //! ```
 //!
-//! Nothing depends on the clock or on timing, so the same root gives the same bytes.
+//! Nothing depends on the clock or on timing, so the same root gives the same bytes: whether
+//! support_end has passed is the reader's question (PromQL `time()`).
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -40,8 +60,8 @@ use serde::Serialize;
 use crate::facts::os_release::OsRelease;
 use crate::facts::{self, Facts};
 use crate::root::Root;
-use crate::rules::eval::{evaluate, Evaluation, Section};
-use crate::rules::{Kind, RuleSet};
+use crate::rules::eval::{evaluate, version_of, Evaluation, Section};
+use crate::rules::{parse_date, Kind, RuleSet};
 use crate::warning::{Code, Warning};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -63,6 +83,7 @@ pub struct Profile {
     pub components: Vec<Component>,
     pub init: Init,
     pub updates: Vec<facts::update::UpdateAgent>,
+    pub lifecycle: Lifecycle,
     pub filesystem: Filesystem,
     pub security: facts::security::Security,
     pub runtimes: Vec<facts::runtimes::Runtime>,
@@ -90,6 +111,9 @@ pub struct Identity {
     #[schemars(extend("enum" = ["container-os", "immutable-desktop", "general-purpose", "unknown"]))]
     pub kind: &'static str,
     pub container_os: bool,
+    /// The system's own version: the rule's `version_key` (Kairos `KAIROS_VERSION`), else os-release
+    /// `VERSION_ID` (Talos `v1.9.0`), else the legacy release file's version.
+    pub version: Option<String>,
     #[schemars(range(max = 100))]
     pub confidence: u32,
     pub evidence: Vec<Evidence>,
@@ -148,6 +172,20 @@ pub struct Pid1 {
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Lifecycle {
+    /// The first day without support, YYYY-MM-DD: os-release `SUPPORT_END`, else the rule's `eol`.
+    pub support_end: Option<String>,
+    /// Where `support_end` comes from.
+    #[schemars(extend("enum" = ["os-release SUPPORT_END", "fingerprint eol", null]))]
+    pub support_end_source: Option<&'static str>,
+    /// Whether an installed update waits for a reboot; null when no reboot signal is known for this OS.
+    pub reboot_required: Option<bool>,
+    /// The file that says a reboot is required.
+    pub reboot_reason: Option<String>,
+    pub image: facts::lifecycle::Image,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Filesystem {
     pub root_read_only: Option<bool>,
     pub usr_read_only: Option<bool>,
@@ -191,9 +229,11 @@ pub fn build<'r>(root: &Root, rules: &'r RuleSet) -> Report<'r> {
     }
     let mut warnings = root.take_warnings();
     let (winner, mut found) = winner(&evaluations);
-    let mut identity = identity(winner, &facts.os_release);
+    let os = os(&facts);
+    let mut identity = identity(winner, &os, &facts);
     identity.closest = closest(&evaluations, identity.id.as_deref());
     found.extend(conflicts(&evaluations, winner, identity.id.as_deref()));
+    found.extend(bad_support_end(&facts.os_release));
     for w in found {
         if !warnings.contains(&w) {
             warnings.push(w);
@@ -201,7 +241,8 @@ pub fn build<'r>(root: &Root, rules: &'r RuleSet) -> Report<'r> {
     }
     let profile = Profile {
         schema_version: SCHEMA_VERSION,
-        os: os(&facts.os_release),
+        lifecycle: lifecycle(&facts, &identity),
+        os,
         identity,
         platforms: platforms(&evaluations),
         components: components(&evaluations),
@@ -242,7 +283,20 @@ fn filesystem(facts: &Facts) -> Filesystem {
     }
 }
 
-fn os(os_release: &OsRelease) -> Os {
+/// The `os` block: os-release's values, or where it has no `ID`, a legacy release file's.
+fn os(facts: &Facts) -> Os {
+    if let Some(legacy) = &facts.legacy_release {
+        return Os {
+            id: Some(legacy.id.clone()),
+            version_id: legacy.version_id.clone(),
+            name: legacy.name.clone(),
+            pretty_name: legacy.pretty_name.clone(),
+            variant_id: None,
+            id_like: Vec::new(),
+            source: Some(legacy.source.clone()),
+        };
+    }
+    let os_release = &facts.os_release;
     let get = |key| os_release.get(key).map(str::to_string);
     Os {
         id: get("ID"),
@@ -290,15 +344,16 @@ fn winner<'e, 'r>(evaluations: &'e [Evaluation<'r>]) -> (Option<&'e Evaluation<'
     (candidates.first().copied(), warnings)
 }
 
-/// The winning rule's identity; without one, the general-purpose fallback on the os-release `ID`,
-/// or unknown. `closest` is left empty.
-fn identity(winner: Option<&Evaluation>, os_release: &OsRelease) -> Identity {
+/// The winning rule's identity; without one, the general-purpose fallback on the `os` block's `ID`
+/// (os-release's, or a legacy release file's), or unknown. `closest` is left empty.
+fn identity(winner: Option<&Evaluation>, os: &Os, facts: &Facts) -> Identity {
     if let Some(e) = winner {
         return Identity {
             id: Some(e.rule.id.clone()),
             name: Some(e.rule.name.clone()),
             kind: e.rule.kind.as_str(),
             container_os: e.rule.kind == Kind::ContainerOs,
+            version: version_of(e.rule, facts),
             confidence: e.score,
             evidence: evidence_of(e),
             lineage: e.rule.lineage.clone(),
@@ -307,12 +362,13 @@ fn identity(winner: Option<&Evaluation>, os_release: &OsRelease) -> Identity {
             closest: Vec::new(),
         };
     }
-    let Some(id) = os_release.get("ID").filter(|id| !id.is_empty()) else {
+    let Some(id) = os.id.as_deref().filter(|id| !id.is_empty()) else {
         return Identity {
             id: None,
             name: None,
             kind: "unknown",
             container_os: false,
+            version: None,
             confidence: 0,
             evidence: Vec::new(),
             lineage: Vec::new(),
@@ -321,29 +377,76 @@ fn identity(winner: Option<&Evaluation>, os_release: &OsRelease) -> Identity {
             closest: Vec::new(),
         };
     };
+    let why = match facts.legacy_release {
+        None => "no container-OS rule matched; the os-release ID names the distribution",
+        Some(_) => "no container-OS rule matched and there is no usable os-release; a legacy release file names the distribution",
+    };
     Identity {
         id: Some(id.to_string()),
-        name: os_release
-            .get("NAME")
-            .or(os_release.get("PRETTY_NAME"))
-            .map(str::to_string),
+        name: os.name.clone().or(os.pretty_name.clone()),
         kind: Kind::GeneralPurpose.as_str(),
         container_os: false,
+        version: os.version_id.clone(),
         confidence: FALLBACK_CONFIDENCE,
         evidence: vec![Evidence {
             signal: "fallback",
-            why: "no container-OS rule matched; the os-release ID names the distribution".into(),
+            why: why.into(),
             condition: format!(
                 "{} ID = {id:?}",
-                os_release.source.as_deref().unwrap_or("os-release")
+                os.source.as_deref().unwrap_or("os-release")
             ),
             weight: FALLBACK_CONFIDENCE,
         }],
-        lineage: os_release.id_like(),
+        lineage: os.id_like.clone(),
         eol: None,
         successor: None,
         closest: Vec::new(),
     }
+}
+
+/// `lifecycle`: the support end (os-release `SUPPORT_END`, else the identity's `eol`), the reboot
+/// signal, and the image, whose version on an A/B system is the system's own.
+fn lifecycle(facts: &Facts, identity: &Identity) -> Lifecycle {
+    let os_release = &facts.os_release;
+    let (support_end, support_end_source) = match os_release
+        .get("SUPPORT_END")
+        .filter(|d| parse_date(d).is_some())
+    {
+        Some(date) => (Some(date.to_string()), Some(SUPPORT_END_OS_RELEASE)),
+        None => (
+            identity.eol.clone(),
+            identity.eol.as_ref().map(|_| SUPPORT_END_FINGERPRINT),
+        ),
+    };
+    let found = &facts.lifecycle;
+    let mut image = found.image.clone();
+    if image.kind == Some("a-b") {
+        image.version = identity.version.clone();
+    }
+    Lifecycle {
+        support_end,
+        support_end_source,
+        reboot_required: found.reboot.required,
+        reboot_reason: found.reboot.reason.clone(),
+        image,
+    }
+}
+
+/// `lifecycle.support_end_source` when the date is os-release's `SUPPORT_END`.
+pub const SUPPORT_END_OS_RELEASE: &str = "os-release SUPPORT_END";
+/// `lifecycle.support_end_source` when the date is the identified rule's `eol`.
+pub const SUPPORT_END_FINGERPRINT: &str = "fingerprint eol";
+
+/// A `SUPPORT_END` that is not a date is ignored, and said so.
+fn bad_support_end(os_release: &OsRelease) -> Option<Warning> {
+    let bad = os_release
+        .get("SUPPORT_END")
+        .filter(|d| parse_date(d).is_none())?;
+    Some(Warning::at(
+        Code::MalformedValue,
+        os_release.source.as_deref().unwrap_or("os-release"),
+        format!("SUPPORT_END {bad:?} is not a YYYY-MM-DD date; ignored"),
+    ))
 }
 
 /// Conflicting evidence: a container OS whose markers are strongly present although os-release (its

@@ -38,10 +38,16 @@ pub enum Code {
     TooManyEntries,
     /// A line of a `KEY=value` file or of a mount table could not be parsed.
     MalformedLine,
+    /// A file read as a whole (TOML, JSON) could not be parsed; what it would tell is unknown.
+    MalformedFile,
+    /// A value is not in its documented form (os-release `SUPPORT_END` not a date); it was ignored.
+    MalformedValue,
     /// os-release has no `ID`, `NAME` or `PRETTY_NAME`.
     OsReleaseIncomplete,
     /// `usr/lib/os-release` was not consulted: `etc/os-release` exists but cannot be used.
     OsReleaseUnusable,
+    /// No usable os-release: the distribution is named by a legacy release file.
+    LegacyReleaseFile,
     /// A `proc/*/ns/*` entry is not a namespace link.
     NotANamespaceLink,
     /// A container marker (`/.dockerenv`, …) on a host whose PID 1 is in the initial namespaces.
@@ -60,7 +66,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order of the table in docs/warnings.md.
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 19] = [
         Code::Unreadable,
         Code::WrongKind,
         Code::Withheld,
@@ -68,8 +74,11 @@ impl Code {
         Code::NotUtf8,
         Code::TooManyEntries,
         Code::MalformedLine,
+        Code::MalformedFile,
+        Code::MalformedValue,
         Code::OsReleaseIncomplete,
         Code::OsReleaseUnusable,
+        Code::LegacyReleaseFile,
         Code::NotANamespaceLink,
         Code::StaleContainerMarker,
         Code::BadManifest,
@@ -89,8 +98,11 @@ impl Code {
             Code::NotUtf8 => "not-utf8",
             Code::TooManyEntries => "too-many-entries",
             Code::MalformedLine => "malformed-line",
+            Code::MalformedFile => "malformed-file",
+            Code::MalformedValue => "malformed-value",
             Code::OsReleaseIncomplete => "os-release-incomplete",
             Code::OsReleaseUnusable => "os-release-unusable",
+            Code::LegacyReleaseFile => "legacy-release-file",
             Code::NotANamespaceLink => "not-a-namespace-link",
             Code::StaleContainerMarker => "stale-container-marker",
             Code::BadManifest => "bad-manifest",

@@ -50,7 +50,7 @@ fn symlink_loop_at_a_marker_was_silently_absent() {
     std::fs::create_dir_all(dir.path().join("usr/bin")).unwrap();
     symlink("rpm-ostree", dir.path().join("usr/bin/rpm-ostree")).unwrap();
     let root = Root::open(dir.path()).unwrap();
-    assert!(update::probe(&root).is_empty());
+    assert!(update::probe(&root, &Default::default()).is_empty());
     let w = root.take_warnings();
     assert!(warned(&w, "usr/bin/rpm-ostree", "symbolic links"), "{w:?}");
 }
@@ -62,7 +62,7 @@ fn fifo_at_channel_ini_hid_the_update_agent_silently() {
     let dir = tempfile::tempdir().unwrap();
     fifo(&dir.path().join("etc/system-image/channel.ini"));
     let root = Root::open(dir.path()).unwrap();
-    assert!(update::probe(&root).is_empty());
+    assert!(update::probe(&root, &Default::default()).is_empty());
     let w = root.take_warnings();
     assert!(
         warned(&w, "etc/system-image/channel.ini", "is a fifo"),
@@ -158,7 +158,7 @@ fn unusable_update_conf_override_passed_off_the_vendor_default() {
     .unwrap();
     fifo(&dir.path().join("etc/flatcar/update.conf"));
     let root = Root::open(dir.path()).unwrap();
-    let agents = update::probe(&root);
+    let agents = update::probe(&root, &Default::default());
     assert_eq!(agents.len(), 1);
     assert_eq!(agents[0].agent, "update_engine");
     assert_eq!(agents[0].channel, None, "the override's channel is unknown");

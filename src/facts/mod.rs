@@ -7,11 +7,15 @@
 pub mod environment;
 pub mod host;
 pub mod kernel;
+pub mod legacy_release;
+pub mod lifecycle;
 pub mod mounts;
 pub mod os_release;
+pub mod ostree;
 pub mod pid1;
 pub mod runtimes;
 pub mod security;
+pub mod units;
 pub mod update;
 
 use std::collections::BTreeMap;
@@ -26,10 +30,14 @@ use crate::warning::{Code, Warning};
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Facts {
     pub os_release: os_release::OsRelease,
+    /// A pre-os-release file naming the distribution, read only when os-release has no `ID`.
+    pub legacy_release: Option<legacy_release::LegacyRelease>,
     pub kernel: kernel::Kernel,
     pub pid1: pid1::Pid1,
     pub init: Option<&'static str>,
     pub updates: Vec<update::UpdateAgent>,
+    pub ostree: ostree::Ostree,
+    pub lifecycle: lifecycle::Lifecycle,
     pub security: security::Security,
     pub runtimes: Vec<runtimes::Runtime>,
     pub mounts: mounts::Mounts,
@@ -73,15 +81,41 @@ pub fn collect(root: &Root, wanted: &Wanted) -> Facts {
         ..Facts::default()
     };
     facts.init = pid1::classify(&facts.pid1);
-    facts.updates = guarded(root, "update", || update::probe(root));
-    facts.security = guarded(root, "security", || security::probe(root, &facts.kernel));
-    facts.runtimes = guarded(root, "runtimes", || runtimes::probe(root));
-    facts.mounts = guarded(root, "mounts", || mounts::probe(root));
+    if facts.os_release.get("ID").is_none_or(str::is_empty) {
+        facts.legacy_release = guarded(root, "legacy-release", || legacy_release::probe(root));
+        if let Some(legacy) = &facts.legacy_release {
+            root.warn(Warning::at(
+                Code::LegacyReleaseFile,
+                &legacy.source,
+                "no usable os-release (absent, empty or without ID): the distribution is named \
+                 by this legacy release file",
+            ));
+        }
+    }
     facts.ostree_booted = match root.stat("run/ostree-booted") {
         Ok(FileKind::File) => Some(true),
         _ if matches!(root.stat("run"), Ok(FileKind::Dir)) => Some(false),
         _ => None,
     };
+    // The deployment and its reboot marks are looked for only on a boot known to be from ostree.
+    let booted = facts.ostree_booted == Some(true);
+    facts.ostree = guarded(root, "ostree", || {
+        ostree::probe(root, &facts.kernel, booted)
+    });
+    facts.updates = guarded(root, "update", || update::probe(root, &facts.ostree));
+    facts.security = guarded(root, "security", || security::probe(root, &facts.kernel));
+    facts.runtimes = guarded(root, "runtimes", || runtimes::probe(root));
+    facts.mounts = guarded(root, "mounts", || mounts::probe(root));
+    facts.lifecycle = guarded(root, "lifecycle", || {
+        lifecycle::probe(
+            root,
+            &facts.os_release,
+            &facts.kernel,
+            &facts.ostree,
+            booted,
+            &facts.updates,
+        )
+    });
     let cpuinfo = root
         .read_text("proc/cpuinfo", CPUINFO_CAP)
         .ok()

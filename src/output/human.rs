@@ -3,10 +3,15 @@
 //! Identity and confidence come first (the question asked), then one line per characteristic, then
 //! the evidence and the warnings. `--explain` appends every rule's signals, held or not, and why.
 //! Colour only when writing to a terminal and `NO_COLOR` is unset (no-color.org).
+//!
+//! Unlike the machine formats, this one may look at the clock: a support end in the past reads
+//! "ended". Today is `SOURCE_DATE_EPOCH` when set (reproducible-builds.org), else the system clock, so
+//! that golden files stay stable.
 
 use std::fmt::Write;
 
-use crate::profile::{Os, Platform, Profile, Report};
+use crate::output::prometheus::unix_timestamp;
+use crate::profile::{Lifecycle, Os, Platform, Profile, Report};
 use crate::rules::eval::Section;
 
 pub struct Style {
@@ -66,6 +71,12 @@ pub fn render(report: &Report, style: &Style, explain: bool) -> String {
         line(&mut out, style, "components", &components(p, style));
     }
     line(&mut out, style, "updates", &updates(p));
+    if let Some(reboot) = reboot(&p.lifecycle, style) {
+        line(&mut out, style, "reboot", &reboot);
+    }
+    if let Some(image) = image(&p.lifecycle) {
+        line(&mut out, style, "image", &image);
+    }
     line(&mut out, style, "init", &init(p, style));
     let kernel = or_unknown(p.kernel.release.as_deref());
     line(&mut out, style, "kernel", kernel);
@@ -90,7 +101,7 @@ pub fn render(report: &Report, style: &Style, explain: bool) -> String {
 /// The headline (id, version, name, kind, confidence), lineage, lifecycle and os-release.
 fn identity(out: &mut String, p: &Profile, style: &Style) {
     let id = &p.identity;
-    let version = p.os.version_id.as_deref().unwrap_or("");
+    let version = id.version.as_deref().unwrap_or("");
     let headline = match &id.id {
         Some(i) => format!("{i} {version}").trim_end().to_string(),
         None => "unknown OS".to_string(),
@@ -113,10 +124,20 @@ fn identity(out: &mut String, p: &Profile, style: &Style) {
     if !id.lineage.is_empty() {
         line(out, style, "lineage", &id.lineage.join(" → "));
     }
-    if id.eol.is_some() || id.successor.is_some() {
+    let life = &p.lifecycle;
+    if life.support_end.is_some() || id.successor.is_some() {
         let mut s = String::new();
-        if let Some(eol) = &id.eol {
-            s.push_str(&style.red(&format!("end of life {eol}")));
+        if let Some(end) = &life.support_end {
+            let source = style.dim(&format!("[{}]", life.support_end_source.unwrap_or("")));
+            match (unix_timestamp(end), today()) {
+                (Some(t), Some(now)) if t <= now => {
+                    let ended = style.red(&format!("support ended {end}"));
+                    let _ = write!(s, "{ended} {source}");
+                }
+                _ => {
+                    let _ = write!(s, "supported until {end} {source}");
+                }
+            }
         }
         if let Some(succ) = &id.successor {
             if !s.is_empty() {
@@ -178,20 +199,57 @@ fn updates(p: &Profile) -> String {
         .updates
         .iter()
         .map(|u| {
-            let mut s = u.agent.to_string();
+            let mut detail = Vec::new();
             if let Some(c) = &u.channel {
-                let _ = write!(s, " (channel {c})");
+                detail.push(format!("channel {c}"));
             }
+            detail.push(format!("automatic {}", yes_no(u.automatic, "on", "off")));
             if let Some(st) = &u.strategy {
-                let _ = write!(s, " (strategy {st})");
+                detail.push(format!("strategy {st}"));
             }
-            s
+            format!("{} ({})", u.agent, detail.join(", "))
         })
         .collect();
     match updates.is_empty() {
         true => "none found".into(),
         false => updates.join(", "),
     }
+}
+
+/// Whether a reboot is pending and the file that says so; nothing when no signal is known.
+fn reboot(life: &Lifecycle, style: &Style) -> Option<String> {
+    Some(match (life.reboot_required?, &life.reboot_reason) {
+        (true, Some(why)) => {
+            let why = style.dim(&format!("[/{why}]"));
+            format!("{}  {why}", style.yellow("required"))
+        }
+        (true, None) => style.yellow("required"),
+        (false, _) => "not pending".to_string(),
+    })
+}
+
+/// The image kind, then what it is deployed from and its version, where known.
+fn image(life: &Lifecycle) -> Option<String> {
+    let mut image = life.image.kind?.to_string();
+    for part in [&life.image.reference, &life.image.version]
+        .into_iter()
+        .flatten()
+    {
+        let _ = write!(image, " {part}");
+    }
+    Some(image)
+}
+
+/// Today at 00:00 UTC as a Unix timestamp: `SOURCE_DATE_EPOCH` when set, else the clock.
+fn today() -> Option<i64> {
+    let now = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v.trim().parse::<i64>().ok()?,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs() as i64,
+    };
+    Some(now - now.rem_euclid(86_400))
 }
 
 fn init(p: &Profile, style: &Style) -> String {

@@ -16,17 +16,20 @@
 //! os.id                  identity id (flatcar, fedora-coreos, …; the os-release ID of other hosts)
 //! os.kind                container-os | immutable-desktop | general-purpose | unknown
 //! os.container-os        true | false
-//! os.version             os-release VERSION_ID
+//! os.version             identity.version: the system's own version (Kairos' KAIROS_VERSION,
+//!                        else os-release VERSION_ID)
 //! os.version.major       its first numeric part (3139 of 3139.2.0; a leading "v" is skipped)
 //! os.version.minor       its second numeric part, when there is one
 //! selinux.mode           enforcing | permissive | disabled (when known)
 //! apparmor.enabled       true | false (when known)
 //! runtime.<id>           true, one per runtime socket found (docker, containerd, cri-o, …)
+//! update.<agent>.channel the channel an update agent follows (stable, lts, latest/stable, …)
 //! platform.<id>          true, one per platform found (dcos)
 //! platform.<id>.role     the node's role in it (master, agent, public-agent)
 //! ```
 //!
-//! `major`/`minor` are plain integers so node affinity can compare them with `Gt`/`Lt`.
+//! `major`/`minor` are plain integers so node affinity can compare them with `Gt`/`Lt`. Nothing that
+//! changes while a node runs (a pending reboot) is a label: a label that flaps reschedules pods.
 //!
 //! Every value is a valid Kubernetes label value: at most 63 characters of `[A-Za-z0-9-_.]`, starting
 //! and ending with an alphanumeric. Anything else is replaced by `-` (one per run), the ends are trimmed,
@@ -53,7 +56,7 @@ pub fn render(p: &Profile) -> String {
     put(key("os.id"), id.id.as_deref());
     put(key("os.kind"), Some(id.kind));
     put(key("os.container-os"), Some(bool_str(id.container_os)));
-    let version = p.os.version_id.as_deref();
+    let version = id.version.as_deref();
     put(key("os.version"), version);
     let (major, minor) = version.map(numeric_parts).unwrap_or_default();
     put(
@@ -71,6 +74,12 @@ pub fn render(p: &Profile) -> String {
     );
     for r in &p.runtimes {
         put(name_with_id("runtime.", r.id, ""), Some("true"));
+    }
+    for u in &p.updates {
+        put(
+            name_with_id("update.", u.agent, ".channel"),
+            u.channel.as_deref(),
+        );
     }
     for x in &p.platforms {
         put(name_with_id("platform.", &x.id, ""), Some("true"));

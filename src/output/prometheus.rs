@@ -10,7 +10,8 @@
 //!
 //! ```text
 //! hostprint_build_info{version}                                        1    always
-//! hostprint_identity_info{id,name,kind,version,variant,container_os}  1    always
+//! hostprint_identity_info{id,name,kind,version,variant,container_os}  1    always (version:
+//!                                                                      identity.version)
 //! hostprint_identity_confidence                                        0..100 (as in the JSON)
 //! hostprint_identity_eol_timestamp_seconds{id}                         end of life, 00:00 UTC
 //! hostprint_os_info{build_id,id,id_like,image_id,image_version,name,  1    node_exporter's node_os_info
@@ -20,6 +21,9 @@
 //! hostprint_apparmor_enabled                                           0/1
 //! hostprint_runtime_socket_info{runtime,socket}                        1 per socket found
 //! hostprint_update_agent_info{agent,channel,strategy}                  1 per agent
+//! hostprint_update_automatic{agent}                                    1/0: the agent updates by itself
+//! hostprint_reboot_required                                            1/0: an update waits for a reboot
+//! hostprint_support_end_timestamp_seconds                              support end (lifecycle), 00:00 UTC
 //! hostprint_platform_info{id,name,role}                                1 per platform (DC/OS …)
 //! hostprint_component_info{id,name}                                    1 per component (etcd …)
 //! hostprint_platform_eol_timestamp_seconds{id}                          a platform's end of life
@@ -84,7 +88,7 @@ pub fn render(report: &Report) -> String {
                 ("id", id.id.as_deref().unwrap_or("")),
                 ("name", id.name.as_deref().unwrap_or("")),
                 ("kind", id.kind),
-                ("version", os.version_id.as_deref().unwrap_or("")),
+                ("version", id.version.as_deref().unwrap_or("")),
                 ("variant", os.variant_id.as_deref().unwrap_or("")),
                 ("container_os", if id.container_os { "true" } else { "false" }),
             ],
@@ -169,6 +173,27 @@ pub fn render(report: &Report) -> String {
                 1,
             )
         }),
+    );
+    out.gauge(
+        "update_automatic",
+        "Whether an update agent updates the OS by itself, 1 is true, 0 is false (absent when its files do not tell).",
+        p.updates
+            .iter()
+            .filter_map(|u| Some((vec![("agent", u.agent)], i64::from(u.automatic?)))),
+    );
+    let life = &p.lifecycle;
+    out.gauge(
+        "reboot_required",
+        "An installed update waits for a reboot, 1 is true, 0 is false (absent when no reboot signal is known for this OS).",
+        life.reboot_required.map(|r| (vec![], i64::from(r))),
+    );
+    out.gauge(
+        "support_end_timestamp_seconds",
+        "First day without vendor support (os-release SUPPORT_END, else the fingerprint's end of life), as a Unix timestamp at 00:00 UTC.",
+        life.support_end
+            .as_deref()
+            .and_then(unix_timestamp)
+            .map(|t| (vec![], t)),
     );
     out.gauge(
         "platform_info",

@@ -217,6 +217,23 @@ fn value_matches(value: Option<&str>, matcher: &Matcher) -> bool {
     }
 }
 
+/// The system's own version (`identity.version`) for a host identified by `rule`: the rule's
+/// `version_key` in its `version_file`, then in os-release; else, or when neither has the key,
+/// os-release's `VERSION_ID`.
+pub fn version_of(rule: &Fingerprint, facts: &Facts) -> Option<String> {
+    let os_release = |key: &str| facts.os_release.get(key).filter(|v| !v.is_empty());
+    let own = rule.version_key.as_deref().and_then(|key| {
+        let file = rule
+            .version_file
+            .as_deref()
+            .and_then(|f| facts.kv_files.get(f))
+            .and_then(|fields| fields.get(key))
+            .filter(|v| !v.is_empty());
+        file.map(String::as_str).or_else(|| os_release(key))
+    });
+    own.or_else(|| os_release("VERSION_ID")).map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,11 @@ pub struct Fingerprint {
     pub lineage: Vec<String>,
     pub eol: Option<String>,
     pub successor: Option<String>,
+    /// The key that holds the system's own version (`identity.version`), when it is not os-release's
+    /// `VERSION_ID` (Kairos: `KAIROS_VERSION`).
+    pub version_key: Option<String>,
+    /// A `KEY=value` file read for `version_key` before os-release (Kairos: `etc/kairos-release`).
+    pub version_file: Option<String>,
     pub fixtures: Vec<String>,
     pub near_misses: Vec<String>,
     pub require: Vec<Signal>,
@@ -285,6 +290,8 @@ struct RawFile {
     lineage: Vec<String>,
     eol: Option<Spanned<String>>,
     successor: Option<String>,
+    version_key: Option<String>,
+    version_file: Option<Spanned<String>>,
     #[serde(default)]
     fixtures: Vec<String>,
     #[serde(default)]
@@ -604,6 +611,16 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
         }
         None => None,
     };
+    let version_file = match raw.version_file {
+        Some(f) => {
+            let span = f.span().start;
+            if raw.version_key.is_none() {
+                return Err(err(span, "version_file needs a version_key to read".into()));
+            }
+            Some(relative(f.get_ref()).map_err(|m| err(span, format!("version_file {m}")))?)
+        }
+        None => None,
+    };
     let signals = |list: Vec<Spanned<RawCondition>>, default: u32, section: &str| {
         list.into_iter()
             .map(|s| {
@@ -685,6 +702,8 @@ pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
         lineage: raw.lineage,
         eol,
         successor: raw.successor,
+        version_key: raw.version_key,
+        version_file,
         fixtures: raw.fixtures,
         near_misses: raw.near_misses,
         require,

@@ -114,6 +114,7 @@ impl RuleSet {
     /// those.
     pub fn wanted(&self) -> Wanted<'_> {
         let (mut paths, mut kv_files) = (BTreeSet::new(), BTreeSet::new());
+        kv_files.extend(self.rules.iter().filter_map(|r| r.version_file.as_deref()));
         for c in self.rules.iter().flat_map(Fingerprint::conditions) {
             c.named(&mut |use_, path| match use_ {
                 Named::Path => {

@@ -192,6 +192,52 @@ pub fn status_kib(pid: &str, field: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// Files that make a probe's conditional reads happen: an agent's binary makes its configuration be
+/// read, a PID 1 namespace link makes the cgroup link be read, … (the hostile and memory tests take
+/// the paths read from the journal of a root that has these).
+pub const ENABLERS: &[(&str, Enabler)] = &[
+    ("usr/sbin/update_engine", Enabler::File("")),
+    ("usr/lib/locksmith/locksmithd", Enabler::File("")),
+    (
+        "etc/system-image/channel.ini",
+        Enabler::File("[service]\nchannel: seed\n"),
+    ),
+    ("proc/1/ns/pid", Enabler::Link("pid:[4026531836]")),
+];
+
+#[derive(Clone, Copy, Debug)]
+pub enum Enabler {
+    File(&'static str),
+    Link(&'static str),
+}
+
+/// Lays the [`ENABLERS`] in `root`, but those `skip` names.
+pub fn lay_enablers(root: &Path, skip: impl Fn(&str) -> bool) {
+    for (path, enabler) in ENABLERS {
+        if skip(path) {
+            continue;
+        }
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        match enabler {
+            Enabler::File(text) => std::fs::write(&p, text).unwrap(),
+            Enabler::Link(target) => std::os::unix::fs::symlink(target, &p).unwrap(),
+        }
+    }
+}
+
+/// Writes 50 MiB of plausible `KEY=value` lines at `path`, in chunks: a child's `ru_maxrss` starts
+/// from this process's high-water mark (Linux carries it across exec), so the test process must never
+/// hold the file itself.
+pub fn write_big(path: &Path) {
+    use std::io::Write;
+    let chunk = "BIG_KEY=\"a plausible value that repeats\"\n".repeat(1 << 14);
+    let mut big = std::fs::File::create(path).unwrap();
+    while big.metadata().unwrap().len() < 50 << 20 {
+        big.write_all(chunk.as_bytes()).unwrap();
+    }
+}
+
 pub fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

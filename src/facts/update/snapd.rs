@@ -1,0 +1,143 @@
+//! snapd's posture from its state file, `var/lib/snapd/state.json`.
+//!
+//! The channel is the one the boot base tracks: `data.snaps.<name>.channel`
+//! (snapd `overlord/snapstate/snapmgr.go`, `SnapState.TrackingChannel`), for the base named by
+//! `var/lib/snapd/modeenv` `base=core24_<rev>.snap` (Ubuntu Core 20+), else for the snap of type `os`
+//! (the `core` snap of Ubuntu Core 16). Snaps refresh automatically unless the system-wide
+//! `refresh.hold` is `forever` (snapd `overlord/configstate/configcore/refresh.go`); a hold until a
+//! date ends by itself and would make the answer depend on the clock, so it does not count. The
+//! strategy is `refresh.timer` where the admin set one. Core settings are stored under
+//! `data.config.core`, nested by dotted name.
+
+use serde_json::Value;
+
+use crate::facts::os_release::read_env_file;
+use crate::root::Root;
+use crate::warning::{Code, Warning};
+
+const STATE: &str = "var/lib/snapd/state.json";
+/// The state grows with installed snaps and pending changes; a few MiB is common on a busy host.
+const STATE_CAP: usize = 32 << 20;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapdPosture {
+    pub channel: Option<String>,
+    pub automatic: Option<bool>,
+    pub strategy: Option<String>,
+}
+
+/// Reads the posture from state.json's text, for the boot base `base` (from modeenv). Pure.
+pub fn parse_state(text: &str, base: Option<&str>) -> Option<SnapdPosture> {
+    let state: Value = serde_json::from_str(text).ok()?;
+    let data = state.get("data")?;
+    let snaps = data.get("snaps").and_then(Value::as_object);
+    let os_snap = base.map(str::to_string).or_else(|| {
+        snaps?
+            .iter()
+            .find(|(_, s)| s.get("type").and_then(Value::as_str) == Some("os"))
+            .map(|(name, _)| name.clone())
+    });
+    let channel = os_snap.and_then(|name| {
+        snaps?
+            .get(&name)?
+            .get("channel")?
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+    });
+    let refresh = data.pointer("/config/core/refresh");
+    let hold = refresh.and_then(|r| r.get("hold")).and_then(Value::as_str);
+    let strategy = refresh
+        .and_then(|r| r.get("timer"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    Some(SnapdPosture {
+        channel,
+        automatic: Some(hold != Some("forever")),
+        strategy,
+    })
+}
+
+/// The boot base's snap name from modeenv's `base=core24_864.snap`. Pure.
+pub fn base_of(modeenv_base: &str) -> Option<&str> {
+    let stem = modeenv_base.strip_suffix(".snap")?;
+    stem.rsplit_once('_').map(|(name, _)| name)
+}
+
+pub fn probe(root: &Root) -> SnapdPosture {
+    let Ok(text) = root.read_text(STATE, STATE_CAP) else {
+        return SnapdPosture::default();
+    };
+    let modeenv = read_env_file(root, "var/lib/snapd/modeenv", 64 * 1024).ok();
+    let base = modeenv
+        .as_ref()
+        .and_then(|m| m.fields.get("base"))
+        .and_then(|b| base_of(b));
+    if text.truncated {
+        root.warn(Warning::at(
+            Code::Truncated,
+            STATE,
+            "larger than the read limit; snapd's posture is unknown",
+        ));
+        return SnapdPosture::default();
+    }
+    parse_state(&text.text, base).unwrap_or_else(|| {
+        root.warn(Warning::at(
+            Code::MalformedFile,
+            STATE,
+            "not snapd's JSON state; snapd's posture is unknown",
+        ));
+        SnapdPosture::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UC22: &str = r#"{"data":{"snaps":{
+        "core22":{"type":"base","channel":"latest/stable","current":"1380"},
+        "pc-kernel":{"type":"kernel","channel":"22/stable","current":"1606"},
+        "snapd":{"type":"snapd","channel":"latest/stable","current":"21465"}},
+        "config":{"core":{"refresh":{"hold":"forever","timer":"fri,23:00-01:00"}}}}}"#;
+
+    #[test]
+    fn base_snap_channel_and_hold() {
+        let p = parse_state(UC22, Some("core22")).unwrap();
+        assert_eq!(p.channel.as_deref(), Some("latest/stable"));
+        assert_eq!(p.automatic, Some(false));
+        assert_eq!(p.strategy.as_deref(), Some("fri,23:00-01:00"));
+    }
+
+    #[test]
+    fn os_snap_without_modeenv_and_no_config() {
+        let uc16 = r#"{"data":{"snaps":{"core":{"type":"os","channel":"stable"}}}}"#;
+        let p = parse_state(uc16, None).unwrap();
+        assert_eq!(p.channel.as_deref(), Some("stable"));
+        assert_eq!(p.automatic, Some(true), "snaps refresh by default");
+        assert_eq!(p.strategy, None);
+    }
+
+    #[test]
+    fn dated_hold_does_not_count_and_unknown_base_has_no_channel() {
+        let s = r#"{"data":{"snaps":{},"config":{"core":{"refresh":{"hold":"2026-12-01T00:00:00Z"}}}}}"#;
+        let p = parse_state(s, Some("core24")).unwrap();
+        assert_eq!(p.automatic, Some(true));
+        assert_eq!(p.channel, None);
+    }
+
+    #[test]
+    fn not_state() {
+        assert_eq!(parse_state("", None), None);
+        assert_eq!(parse_state("[]", None), None);
+        assert_eq!(parse_state("{\"x\":1}", None), None);
+    }
+
+    #[test]
+    fn modeenv_base() {
+        assert_eq!(base_of("core24_864.snap"), Some("core24"));
+        assert_eq!(base_of("core22.snap"), None);
+        assert_eq!(base_of("weird"), None);
+    }
+}
