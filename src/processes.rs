@@ -1,0 +1,462 @@
+//! Which known components are running (`--processes`, opt-in).
+//!
+//! Files say what is installed; only the process table says what runs. The `sysinfo` crate lists
+//! the processes of `/proc` with only their name (`comm`) and command line refreshed — no CPU,
+//! memory, disk, users, executable links or threads — and [`component_of`] names the component a
+//! process is, from [`KNOWN`]. The one exception to "every read goes through `Root`": sysinfo reads
+//! the live machine's `/proc`, so a scan describes a root only when that root is the live machine or
+//! a host mounted from it whose PID namespace we share (a DaemonSet pod with `hostPID: true`);
+//! [`refusal`] says why otherwise. Nothing else uses sysinfo, and a run without `--processes` never
+//! reaches this module.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::Path;
+
+use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
+
+use crate::facts::environment::ns_inode;
+use crate::root::{Failure, Root};
+
+/// How a process shows itself to be a component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// The program's name: `comm`, or the file name of `argv[0]` where the kernel cut `comm` at 15
+    /// bytes (`machine-config-daemon` shows as `machine-config-`).
+    Name(&'static str),
+    /// A program run with this first argument (`hyperkube kubelet`, `rpm-ostree start-daemon`).
+    Sub(&'static str, &'static str),
+    /// A JVM (`java`) whose arguments name this main class.
+    JavaMain(&'static str),
+}
+
+use Pattern::{JavaMain, Name, Sub};
+
+/// A component hostprint can tell running: its id (a component rule's id, a runtime's id as in
+/// `runtimes[]`, or an update agent's as in `updates[]`), the name shown when no rule names it, and
+/// the processes that are it. Names and arguments are those of the projects' own service units and
+/// launchers.
+pub struct Known {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub patterns: &'static [Pattern],
+}
+
+pub const KNOWN: &[Known] = &[
+    // etcd v2 on CoreOS ran as `etcd2` (etcd2.service); v3, from the EL7 RPM, etcd-member's rkt fly
+    // or a Kubernetes static pod, as `etcd`.
+    known("etcd", "etcd", &[Name("etcd"), Name("etcd2")]),
+    // kubeadm and most distributions run `kubelet`; CoreOS's kubelet-wrapper ran `hyperkube kubelet`.
+    // k3s runs its kubelet inside the k3s process, not as one of its own.
+    known(
+        "kubelet",
+        "kubelet",
+        &[Name("kubelet"), Sub("hyperkube", "kubelet")],
+    ),
+    // The installer's binary re-executes itself as `k3s-server` or `k3s-agent` (what top shows); a
+    // k3s started as plain `k3s` (k3d's image) keeps that name.
+    known(
+        "k3s",
+        "K3s",
+        &[Name("k3s-server"), Name("k3s-agent"), Name("k3s")],
+    ),
+    known("rke2", "RKE2", &[Name("rke2")]),
+    known("containerd", "containerd", &[Name("containerd")]),
+    // Docker before 1.12 ran its daemon as `docker daemon` (and, earlier still, `docker -d`).
+    known(
+        "docker",
+        "Docker Engine",
+        &[
+            Name("dockerd"),
+            Sub("docker", "daemon"),
+            Sub("docker", "-d"),
+        ],
+    ),
+    // `mesos-slave` is the agent's name before Mesos 1.0.
+    known(
+        "mesos",
+        "Apache Mesos",
+        &[
+            Name("mesos-master"),
+            Name("mesos-agent"),
+            Name("mesos-slave"),
+        ],
+    ),
+    known(
+        "marathon",
+        "Marathon",
+        &[JavaMain("mesosphere.marathon.Main")],
+    ),
+    // zkServer.sh's main classes (replicated, standalone); DC/OS's Exhibitor starts it the same way.
+    known(
+        "zookeeper",
+        "Apache ZooKeeper",
+        &[
+            JavaMain("org.apache.zookeeper.server.quorum.QuorumPeerMain"),
+            JavaMain("org.apache.zookeeper.server.ZooKeeperServerMain"),
+        ],
+    ),
+    known("fleet", "fleet", &[Name("fleetd"), Name("fleet")]),
+    known("flannel", "flannel", &[Name("flanneld")]),
+    // Update agents that run as daemons (transactional-update, bootc and sysupdate run from timers).
+    known("update_engine", "update_engine", &[Name("update_engine")]),
+    known("locksmithd", "locksmithd", &[Name("locksmithd")]),
+    known("zincati", "zincati", &[Name("zincati")]),
+    // rpm-ostreed.service runs `rpm-ostree start-daemon`; every other rpm-ostree is a client.
+    known(
+        "rpm-ostree",
+        "rpm-ostree",
+        &[Sub("rpm-ostree", "start-daemon")],
+    ),
+    known("snapd", "snapd", &[Name("snapd")]),
+    known("updog", "updog", &[Name("updog")]),
+    known(
+        "machine-config-daemon",
+        "machine-config-daemon",
+        &[Name("machine-config-daemon")],
+    ),
+];
+
+const fn known(id: &'static str, name: &'static str, patterns: &'static [Pattern]) -> Known {
+    Known { id, name, patterns }
+}
+
+/// The longest `comm` the kernel keeps (TASK_COMM_LEN 16, with its NUL).
+const COMM_MAX: usize = 15;
+
+/// The component `id` as [`KNOWN`] has it, if hostprint can tell it running.
+pub fn known_component(id: &str) -> Option<&'static Known> {
+    KNOWN.iter().find(|k| k.id == id)
+}
+
+/// The component a process is, from its `comm` and command line.
+pub fn component_of<S: AsRef<OsStr>>(comm: &str, cmd: &[S]) -> Option<&'static str> {
+    let arg = |i: usize| cmd.get(i).and_then(|a| a.as_ref().to_str());
+    let name = program_name(comm, arg(0));
+    KNOWN
+        .iter()
+        .find(|k| {
+            k.patterns.iter().any(|p| match *p {
+                Name(n) => name == n,
+                Sub(n, first) => name == n && arg(1) == Some(first),
+                JavaMain(class) => {
+                    name == "java" && cmd.iter().skip(1).any(|a| a.as_ref() == class)
+                }
+            })
+        })
+        .map(|k| k.id)
+}
+
+/// `comm`, or `argv[0]`'s file name when `comm` is its cut-short start.
+fn program_name<'a>(comm: &'a str, argv0: Option<&'a str>) -> &'a str {
+    let base = argv0.and_then(|a| Path::new(a).file_name()?.to_str());
+    match base {
+        Some(base) if comm.len() == COMM_MAX && base.len() > COMM_MAX && base.starts_with(comm) => {
+            base
+        }
+        _ => comm,
+    }
+}
+
+/// Why `--processes` cannot describe `root`, or `None` when it can: the live root, or a host mounted
+/// from this running machine (same boot id) whose PID 1 is in our PID namespace.
+pub fn refusal(root: &Root) -> Option<String> {
+    if root.is_live() {
+        return None;
+    }
+    let dir = root.dir().display();
+    const ADVICE: &str = "run with hostPID: true (docker run --pid=host), or drop --processes";
+    if !root.same_kernel() {
+        return Some(format!(
+            "--processes lists this machine's running processes, and {dir} is not this running \
+             machine (its proc/sys/kernel/random/boot_id is missing or not ours: a recorded or \
+             offline root); drop --processes"
+        ));
+    }
+    let theirs = match root.readlink("proc/1/ns/pid") {
+        Ok(link) => link,
+        Err(Failure::Absent) => {
+            return Some(format!(
+                "--processes needs the host's PID namespace, and {dir}/proc/1/ns/pid is absent, so \
+                 it cannot be told: mount the host's /proc there and {ADVICE}"
+            ))
+        }
+        Err(e) => {
+            return Some(format!(
+                "--processes needs the host's PID namespace, and {dir}/proc/1/ns/pid cannot be \
+                 read ({e}), so it cannot be told: run as root, and {ADVICE}"
+            ))
+        }
+    };
+    let ours = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .and_then(|l| l.to_str().map(str::to_string));
+    let theirs_ino = ns_inode(&theirs, "pid");
+    if theirs_ino.is_some() && theirs_ino == ours.as_deref().and_then(|o| ns_inode(o, "pid")) {
+        return None;
+    }
+    Some(format!(
+        "--processes needs the host's PID namespace: {dir}/proc/1/ns/pid is {theirs:?}, ours is \
+         {:?}; {ADVICE}",
+        ours.as_deref().unwrap_or("unreadable")
+    ))
+}
+
+/// The running known components and their pids (sorted), from the live `/proc`.
+pub fn scan() -> BTreeMap<&'static str, Vec<u32>> {
+    let _span = tracing::debug_span!("processes").entered();
+    let mut system = System::new();
+    // `nothing()` still lists every thread as a process of its own; the command line is the only
+    // field read beyond `stat` (which gives the name and the state).
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::All,
+        true,
+        ProcessRefreshKind::nothing()
+            .without_tasks()
+            .with_cmd(UpdateKind::Always),
+    );
+    let mut running: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
+    for (pid, process) in system.processes() {
+        // Kernel threads can take any name; a zombie has exited.
+        if process.thread_kind().is_some() || process.status() == ProcessStatus::Zombie {
+            continue;
+        }
+        let comm = process.name().to_string_lossy();
+        if let Some(id) = component_of(&comm, process.cmd()) {
+            tracing::debug!(pid = pid.as_u32(), comm = %comm, component = id, "running");
+            running.entry(id).or_default().push(pid.as_u32());
+        }
+    }
+    for pids in running.values_mut() {
+        pids.sort_unstable();
+    }
+    running
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_name_their_components() {
+        // (comm, argv, component)
+        let table: &[(&str, &[&str], Option<&str>)] = &[
+            (
+                "etcd",
+                &["/usr/local/bin/etcd", "--name", "m1"],
+                Some("etcd"),
+            ),
+            ("etcd2", &["/usr/bin/etcd2"], Some("etcd")),
+            (
+                "kubelet",
+                &["/usr/bin/kubelet", "--config=/x"],
+                Some("kubelet"),
+            ),
+            (
+                "hyperkube",
+                &["/hyperkube", "kubelet", "--v=2"],
+                Some("kubelet"),
+            ),
+            ("hyperkube", &["/hyperkube", "apiserver"], None),
+            ("k3s-server", &["/usr/local/bin/k3s", "server"], Some("k3s")),
+            ("k3s-agent", &["/usr/local/bin/k3s", "agent"], Some("k3s")),
+            ("k3s", &["/bin/k3s", "server"], Some("k3s")),
+            ("rke2", &["/usr/local/bin/rke2", "server"], Some("rke2")),
+            ("containerd", &["/usr/bin/containerd"], Some("containerd")),
+            // The shims are not the daemon (comm cut at 15 bytes, argv[0] longer).
+            (
+                "containerd-shim",
+                &["/usr/bin/containerd-shim-runc-v2", "-namespace", "k8s.io"],
+                None,
+            ),
+            (
+                "dockerd",
+                &["/usr/bin/dockerd", "-H", "fd://"],
+                Some("docker"),
+            ),
+            ("docker", &["/usr/bin/docker", "daemon"], Some("docker")),
+            ("docker", &["/usr/bin/docker", "-d"], Some("docker")),
+            ("docker", &["docker", "ps"], None),
+            (
+                "mesos-master",
+                &["/opt/mesosphere/bin/mesos-master"],
+                Some("mesos"),
+            ),
+            (
+                "mesos-agent",
+                &["mesos-agent", "--work_dir=/x"],
+                Some("mesos"),
+            ),
+            ("mesos-slave", &["mesos-slave"], Some("mesos")),
+            (
+                "java",
+                &[
+                    "java",
+                    "-Xmx1g",
+                    "-cp",
+                    "marathon.jar",
+                    "mesosphere.marathon.Main",
+                    "--master",
+                    "zk://x",
+                ],
+                Some("marathon"),
+            ),
+            (
+                "java",
+                &[
+                    "/usr/bin/java",
+                    "-cp",
+                    "zk.jar",
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                    "/x/zoo.cfg",
+                ],
+                Some("zookeeper"),
+            ),
+            (
+                "java",
+                &[
+                    "java",
+                    "org.apache.zookeeper.server.ZooKeeperServerMain",
+                    "2181",
+                    "/data",
+                ],
+                Some("zookeeper"),
+            ),
+            // A class name in someone else's arguments is not that JVM.
+            ("grep", &["grep", "mesosphere.marathon.Main"], None),
+            ("java", &["java", "-jar", "jenkins.war"], None),
+            ("fleetd", &["/usr/bin/fleetd"], Some("fleet")),
+            (
+                "flanneld",
+                &["/opt/bin/flanneld", "--ip-masq"],
+                Some("flannel"),
+            ),
+            (
+                "update_engine",
+                &["/usr/sbin/update_engine", "-foreground"],
+                Some("update_engine"),
+            ),
+            (
+                "locksmithd",
+                &["/usr/lib/locksmith/locksmithd"],
+                Some("locksmithd"),
+            ),
+            (
+                "zincati",
+                &["/usr/libexec/zincati", "agent", "-v"],
+                Some("zincati"),
+            ),
+            (
+                "rpm-ostree",
+                &["rpm-ostree", "start-daemon"],
+                Some("rpm-ostree"),
+            ),
+            ("rpm-ostree", &["rpm-ostree", "status"], None),
+            ("snapd", &["/usr/lib/snapd/snapd"], Some("snapd")),
+            ("updog", &["/usr/bin/updog", "check-update"], Some("updog")),
+            (
+                "machine-config-",
+                &["/usr/bin/machine-config-daemon", "start"],
+                Some("machine-config-daemon"),
+            ),
+            // Prefixes and lookalikes are not the component.
+            ("etcdctl", &["etcdctl", "member", "list"], None),
+            ("kubectl", &["kubectl", "get", "nodes"], None),
+            (
+                "k3s-killall.sh",
+                &["/bin/sh", "/usr/local/bin/k3s-killall.sh"],
+                None,
+            ),
+            // A process whose command line is gone (it is exiting, or hidden) still has its name.
+            ("etcd", &[], Some("etcd")),
+        ];
+        for (comm, argv, want) in table {
+            assert_eq!(component_of(comm, argv), *want, "{comm} {argv:?}");
+        }
+    }
+
+    #[test]
+    fn a_cut_comm_takes_argv0s_name_only_when_it_is_its_start() {
+        assert_eq!(
+            program_name("machine-config-", Some("/usr/bin/machine-config-daemon")),
+            "machine-config-daemon"
+        );
+        // Not cut (shorter than 15 bytes): comm is the name, whatever argv[0] says (a process may
+        // rewrite its arguments).
+        assert_eq!(program_name("etcd", Some("/usr/bin/etcd-wrapper")), "etcd");
+        // 15 bytes but argv[0] is another program: comm stands.
+        assert_eq!(
+            program_name("abcdefghijklmno", Some("/bin/zzzzzzzzzzzzzzzzzz")),
+            "abcdefghijklmno"
+        );
+        assert_eq!(program_name("abcdefghijklmno", None), "abcdefghijklmno");
+    }
+
+    #[test]
+    fn every_known_component_has_a_unique_id_and_a_pattern() {
+        let mut ids: Vec<_> = KNOWN.iter().map(|k| k.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), KNOWN.len());
+        assert!(KNOWN.iter().all(|k| !k.patterns.is_empty()));
+        assert_eq!(known_component("etcd").map(|k| k.name), Some("etcd"));
+        assert!(known_component("rkt").is_none());
+    }
+
+    /// A root that shares our boot id (so: this running machine), whose PID 1's namespace link says
+    /// `link`.
+    fn mounted_host(link: Option<&str>) -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        let random = dir.path().join("proc/sys/kernel/random");
+        std::fs::create_dir_all(&random).unwrap();
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        std::fs::write(random.join("boot_id"), boot_id).unwrap();
+        if let Some(link) = link {
+            std::fs::create_dir_all(dir.path().join("proc/1/ns")).unwrap();
+            std::os::unix::fs::symlink(link, dir.path().join("proc/1/ns/pid")).unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn only_a_root_in_our_pid_namespace_is_scanned() {
+        assert_eq!(refusal(&Root::open(Path::new("/")).unwrap()), None);
+        let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
+        let (_dir, same) = mounted_host(ours.to_str());
+        assert!(same.same_kernel());
+        assert_eq!(refusal(&same), None);
+
+        let (_dir, other) = mounted_host(Some("pid:[4026532999]"));
+        let why = refusal(&other).unwrap();
+        assert!(why.contains("needs the host's PID namespace"), "{why}");
+        assert!(why.contains("hostPID: true"), "{why}");
+        assert!(why.contains("pid:[4026532999]"), "{why}");
+
+        let (_dir, no_proc) = mounted_host(None);
+        let why = refusal(&no_proc).unwrap();
+        assert!(why.contains("proc/1/ns/pid is absent"), "{why}");
+
+        // Not this running machine: no boot id, or another one.
+        let recorded = tempfile::tempdir().unwrap();
+        let why = refusal(&Root::open(recorded.path()).unwrap()).unwrap();
+        assert!(why.contains("is not this running machine"), "{why}");
+    }
+
+    #[test]
+    fn the_scan_finds_a_running_component() {
+        // A copy of sleep named like a component, run as a child of this test.
+        let dir = tempfile::tempdir().unwrap();
+        let etcd = dir.path().join("etcd");
+        std::fs::copy("/bin/sleep", &etcd).unwrap();
+        let mut child = std::process::Command::new(&etcd).arg("30").spawn().unwrap();
+        let running = scan();
+        let pid = child.id();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            running.get("etcd").is_some_and(|p| p.contains(&pid)),
+            "etcd (pid {pid}) not found: {running:?}"
+        );
+    }
+}
