@@ -16,7 +16,9 @@ use std::path::Path;
 use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 use crate::facts::environment::ns_inode;
+use crate::profile::{Component, Evidence};
 use crate::root::{Failure, Root};
+use crate::rules::RuleSet;
 
 /// How a process shows itself to be a component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,13 +161,12 @@ fn program_name<'a>(comm: &'a str, argv0: Option<&'a str>) -> &'a str {
 }
 
 /// Why `--processes` cannot describe `root`, or `None` when it can: the live root, or a host mounted
-/// from this running machine (same boot id) whose PID 1 is in our PID namespace.
+/// from this running machine (same boot id) whose `proc` is a procfs of our PID namespace.
 pub fn refusal(root: &Root) -> Option<String> {
     if root.is_live() {
         return None;
     }
     let dir = root.dir().display();
-    const ADVICE: &str = "run with hostPID: true (docker run --pid=host), or drop --processes";
     if !root.same_kernel() {
         return Some(format!(
             "--processes lists this machine's running processes, and {dir} is not this running \
@@ -173,33 +174,52 @@ pub fn refusal(root: &Root) -> Option<String> {
              offline root); drop --processes"
         ));
     }
-    let theirs = match root.readlink("proc/1/ns/pid") {
-        Ok(link) => link,
-        Err(Failure::Absent) => {
-            return Some(format!(
-                "--processes needs the host's PID namespace, and {dir}/proc/1/ns/pid is absent, so \
-                 it cannot be told: mount the host's /proc there and {ADVICE}"
-            ))
-        }
-        Err(e) => {
-            return Some(format!(
-                "--processes needs the host's PID namespace, and {dir}/proc/1/ns/pid cannot be \
-                 read ({e}), so it cannot be told: run as root, and {ADVICE}"
-            ))
-        }
-    };
-    let ours = std::fs::read_link("/proc/self/ns/pid")
-        .ok()
-        .and_then(|l| l.to_str().map(str::to_string));
-    let theirs_ino = ns_inode(&theirs, "pid");
-    if theirs_ino.is_some() && theirs_ino == ours.as_deref().and_then(|o| ns_inode(o, "pid")) {
-        return None;
+    const ADVICE: &str = "run with hostPID: true (docker run --pid=host), or drop --processes";
+    match shares_pid_namespace(root) {
+        Ok(true) => None,
+        Ok(false) => Some(format!(
+            "--processes needs the host's PID namespace: {dir}/proc belongs to another PID \
+             namespace than ours; {ADVICE}"
+        )),
+        Err(why) => Some(format!(
+            "--processes needs the host's PID namespace, and whether we are in it cannot be told \
+             ({why}); {ADVICE}"
+        )),
     }
-    Some(format!(
-        "--processes needs the host's PID namespace: {dir}/proc/1/ns/pid is {theirs:?}, ours is \
-         {:?}; {ADVICE}",
-        ours.as_deref().unwrap_or("unreadable")
-    ))
+}
+
+/// Whether the root's `proc` is a procfs of our PID namespace. Its `proc/self/status` is our own
+/// process as that procfs sees it, and `NSpid` lists our pid in each namespace from the procfs's
+/// down to ours: one entry, the same namespace (no privilege needed). Kernels before 4.1 have no
+/// `NSpid`; there the root's PID 1 must be in our namespace (its link needs ptrace rights on it).
+fn shares_pid_namespace(root: &Root) -> Result<bool, String> {
+    let dir = root.dir().display();
+    match root.read_text_quiet("proc/self/status", 64 << 10) {
+        Ok(status) => {
+            if let Some(levels) = nspid_levels(&status.text) {
+                return Ok(levels == 1);
+            }
+        }
+        Err(Failure::Absent) => {
+            return Err(format!(
+                "{dir}/proc/self/status is absent: no procfs there, or one that cannot see us"
+            ))
+        }
+        Err(e) => return Err(format!("{dir}/proc/self/status: {e}")),
+    }
+    let theirs = root
+        .readlink("proc/1/ns/pid")
+        .map_err(|e| format!("{dir}/proc/1/ns/pid: {e}"))?;
+    let ours =
+        std::fs::read_link("/proc/self/ns/pid").map_err(|e| format!("/proc/self/ns/pid: {e}"))?;
+    let theirs = ns_inode(&theirs, "pid");
+    Ok(theirs.is_some() && theirs == ours.to_str().and_then(|o| ns_inode(o, "pid")))
+}
+
+/// The number of PID namespaces in `NSpid:` of a `status` file (`NSpid:\t4242\t1` is 2).
+fn nspid_levels(status: &str) -> Option<usize> {
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    Some(line.split_whitespace().count()).filter(|&n| n > 0)
 }
 
 /// The running known components and their pids (sorted), from the live `/proc`.
@@ -231,6 +251,60 @@ pub fn scan() -> BTreeMap<&'static str, Vec<u32>> {
         pids.sort_unstable();
     }
     running
+}
+
+/// Says which of `components` run, from a [`scan`], and adds the known components that run although
+/// no rule found them installed (an etcd started from a path no rule names is still etcd), named and
+/// dated by their rule where one has their id. A component no [`KNOWN`] entry describes stays
+/// `running: null`: hostprint cannot tell.
+pub fn mark(
+    components: &mut Vec<Component>,
+    running: &BTreeMap<&'static str, Vec<u32>>,
+    rules: &RuleSet,
+) {
+    for c in components.iter_mut() {
+        if known_component(&c.id).is_some() {
+            c.pids = running.get(c.id.as_str()).cloned().unwrap_or_default();
+            c.running = Some(!c.pids.is_empty());
+        }
+    }
+    for (&id, pids) in running {
+        if components.iter().any(|c| c.id == id) {
+            continue;
+        }
+        let Some(known) = known_component(id) else {
+            continue;
+        };
+        let rule = rules.get(id);
+        components.push(Component {
+            id: id.to_string(),
+            name: rule.map_or(known.name.to_string(), |r| r.name.to_string()),
+            eol: rule.and_then(|r| r.eol.as_deref()).map(str::to_string),
+            evidence: vec![Evidence {
+                signal: "process",
+                why: "found running in the process table; no component rule matched its files"
+                    .into(),
+                condition: describe(known.patterns),
+                weight: 0,
+            }],
+            running: Some(true),
+            pids: pids.clone(),
+        });
+    }
+    components.sort_by(|a, b| a.id.cmp(&b.id));
+}
+
+/// `a process named etcd or etcd2`, `a java process running mesosphere.marathon.Main`.
+fn describe(patterns: &[Pattern]) -> String {
+    let each: Vec<String> = patterns
+        .iter()
+        .map(|p| match *p {
+            Name(n) => n.to_string(),
+            Sub(n, first) => format!("{n} {first}"),
+            JavaMain(class) => format!("java … {class}"),
+        })
+        .collect();
+    format!("a process: {}", each.join(" or "))
 }
 
 #[cfg(test)]
@@ -403,60 +477,72 @@ mod tests {
         assert!(known_component("rkt").is_none());
     }
 
-    /// A root that shares our boot id (so: this running machine), whose PID 1's namespace link says
-    /// `link`.
-    fn mounted_host(link: Option<&str>) -> (tempfile::TempDir, Root) {
+    /// A root that shares our boot id (so: this running machine), with `files` in it.
+    fn mounted_host(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
         let dir = tempfile::tempdir().unwrap();
-        let random = dir.path().join("proc/sys/kernel/random");
-        std::fs::create_dir_all(&random).unwrap();
         let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-        std::fs::write(random.join("boot_id"), boot_id).unwrap();
-        if let Some(link) = link {
-            std::fs::create_dir_all(dir.path().join("proc/1/ns")).unwrap();
-            std::os::unix::fs::symlink(link, dir.path().join("proc/1/ns/pid")).unwrap();
+        let boot = [("proc/sys/kernel/random/boot_id", boot_id.as_str())];
+        for (path, text) in boot.iter().chain(files) {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            match text.strip_prefix("-> ") {
+                Some(link) => std::os::unix::fs::symlink(link, path).unwrap(),
+                None => std::fs::write(path, text).unwrap(),
+            }
         }
         let root = Root::open(dir.path()).unwrap();
+        assert!(root.same_kernel());
         (dir, root)
     }
 
     #[test]
     fn only_a_root_in_our_pid_namespace_is_scanned() {
         assert_eq!(refusal(&Root::open(Path::new("/")).unwrap()), None);
-        let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
-        let (_dir, same) = mounted_host(ours.to_str());
-        assert!(same.same_kernel());
+
+        // NSpid: one level is a procfs of our own namespace; two, of the one above ours.
+        let (_dir, same) = mounted_host(&[("proc/self/status", "Name:\tx\nNSpid:\t4242\n")]);
         assert_eq!(refusal(&same), None);
-
-        let (_dir, other) = mounted_host(Some("pid:[4026532999]"));
-        let why = refusal(&other).unwrap();
+        let (_dir, above) = mounted_host(&[("proc/self/status", "NSpid:\t4242\t7\n")]);
+        let why = refusal(&above).unwrap();
         assert!(why.contains("needs the host's PID namespace"), "{why}");
+        assert!(why.contains("another PID namespace"), "{why}");
         assert!(why.contains("hostPID: true"), "{why}");
-        assert!(why.contains("pid:[4026532999]"), "{why}");
 
-        let (_dir, no_proc) = mounted_host(None);
+        // Without NSpid (Linux < 4.1), PID 1's namespace link decides.
+        let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
+        let ours = format!("-> {}", ours.to_str().unwrap());
+        let old = [
+            ("proc/self/status", "Name:\tx\n"),
+            ("proc/1/ns/pid", ours.as_str()),
+        ];
+        let (_dir, same) = mounted_host(&old);
+        assert_eq!(refusal(&same), None);
+        let old = [
+            ("proc/self/status", "Name:\tx\n"),
+            ("proc/1/ns/pid", "-> pid:[4026532999]"),
+        ];
+        let (_dir, other) = mounted_host(&old);
+        assert!(refusal(&other).unwrap().contains("another PID namespace"));
+        let (_dir, unknown) = mounted_host(&[("proc/self/status", "Name:\tx\n")]);
+        let why = refusal(&unknown).unwrap();
+        assert!(why.contains("cannot be told"), "{why}");
+        assert!(why.contains("proc/1/ns/pid: absent"), "{why}");
+
+        let (_dir, no_proc) = mounted_host(&[]);
         let why = refusal(&no_proc).unwrap();
-        assert!(why.contains("proc/1/ns/pid is absent"), "{why}");
+        assert!(why.contains("proc/self/status is absent"), "{why}");
 
-        // Not this running machine: no boot id, or another one.
+        // Not this running machine: no boot id.
         let recorded = tempfile::tempdir().unwrap();
         let why = refusal(&Root::open(recorded.path()).unwrap()).unwrap();
         assert!(why.contains("is not this running machine"), "{why}");
     }
 
     #[test]
-    fn the_scan_finds_a_running_component() {
-        // A copy of sleep named like a component, run as a child of this test.
-        let dir = tempfile::tempdir().unwrap();
-        let etcd = dir.path().join("etcd");
-        std::fs::copy("/bin/sleep", &etcd).unwrap();
-        let mut child = std::process::Command::new(&etcd).arg("30").spawn().unwrap();
-        let running = scan();
-        let pid = child.id();
-        child.kill().unwrap();
-        child.wait().unwrap();
-        assert!(
-            running.get("etcd").is_some_and(|p| p.contains(&pid)),
-            "etcd (pid {pid}) not found: {running:?}"
-        );
+    fn nspid_counts_namespaces() {
+        assert_eq!(nspid_levels("Name:\tsh\nNSpid:\t12\n"), Some(1));
+        assert_eq!(nspid_levels("NSpid:\t4242\t12\t1\n"), Some(3));
+        assert_eq!(nspid_levels("NSpid:\n"), None);
+        assert_eq!(nspid_levels("Name:\tsh\n"), None);
     }
 }

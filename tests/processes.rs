@@ -1,0 +1,205 @@
+//! `--processes`: a real process named like a component is found running with its pid, in JSON,
+//! Prometheus (linted by promtool where it is installed) and the human profile; a root whose
+//! processes are not ours to see is refused with exit 2. The mounted-host cases bind this machine's
+//! `/` elsewhere in a private mount namespace, as a DaemonSet's `-v /:/host` does, so they need root.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command};
+
+use common::{bin, hostprint, is_root, stderr};
+
+/// A copy of `sleep` named `etcd`, running until dropped.
+struct FakeEtcd {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl FakeEtcd {
+    fn start() -> FakeEtcd {
+        let dir = tempfile::tempdir().unwrap();
+        let etcd = dir.path().join("etcd");
+        std::fs::copy("/bin/sleep", &etcd).unwrap();
+        // spawn returns once the exec has happened, so the process already has its name.
+        let child = Command::new(&etcd).arg("60").spawn().unwrap();
+        FakeEtcd { child, _dir: dir }
+    }
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for FakeEtcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let o = hostprint(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn etcd_of(profile: &serde_json::Value) -> Option<&serde_json::Value> {
+    profile["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "etcd")
+}
+
+fn assert_running(profile: &serde_json::Value, pid: u32) {
+    let etcd = etcd_of(profile).unwrap_or_else(|| panic!("no etcd in {}", profile["components"]));
+    assert_eq!(etcd["running"], true, "{etcd}");
+    let pids: Vec<u64> = etcd["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert!(pids.contains(&u64::from(pid)), "pid {pid} not in {pids:?}");
+    assert!(pids.is_sorted(), "{pids:?}");
+}
+
+#[test]
+fn a_running_component_shows_with_its_pid() {
+    let etcd = FakeEtcd::start();
+    let pid = etcd.pid();
+
+    let v = json(&["--processes", "--format", "json"]);
+    assert_running(&v, pid);
+    // Nothing installed it: its evidence is the process, and the rule still names it.
+    assert_eq!(etcd_of(&v).unwrap()["evidence"][0]["signal"], "process");
+
+    let human = String::from_utf8(hostprint(&["--processes"]).stdout).unwrap();
+    let line = human
+        .lines()
+        .find(|l| l.trim_start().starts_with("components"))
+        .unwrap_or_else(|| panic!("no components line:\n{human}"));
+    assert!(line.contains("etcd running (pid"), "{line}");
+    assert!(line.contains(&pid.to_string()), "{line}");
+
+    let prom = hostprint(&["--processes", "--format", "prometheus"]);
+    let text = String::from_utf8(prom.stdout).unwrap();
+    assert!(
+        text.contains("\nhostprint_component_running{component=\"etcd\"} 1\n"),
+        "{text}"
+    );
+    promtool_check(&text);
+
+    // Without the flag nothing is scanned: the same host has no running etcd to tell of, and every
+    // component says "not asked".
+    let v = json(&["--format", "json"]);
+    assert!(etcd_of(&v).is_none(), "{}", v["components"]);
+    for c in v["components"].as_array().unwrap() {
+        assert_eq!(c["running"], serde_json::Value::Null, "{c}");
+        assert_eq!(c["pids"], serde_json::json!([]), "{c}");
+    }
+    let prom = String::from_utf8(hostprint(&["--format", "prometheus"]).stdout).unwrap();
+    assert!(!prom.contains("component_running"), "{prom}");
+}
+
+fn promtool_check(text: &str) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        println!(
+            "skipped the promtool lint: promtool is not installed (apt-get install prometheus)"
+        );
+        return;
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
+}
+
+#[test]
+fn a_recorded_root_is_refused() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/coreos-976/root");
+    let o = hostprint(&["--processes", "--root", fixture.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let why = stderr(&o);
+    assert!(why.contains("is not this running machine"), "{why}");
+    assert!(why.contains("drop --processes"), "{why}");
+    // The same root without the flag is fine.
+    let o = hostprint(&["--root", fixture.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Runs `hostprint --root <this machine's / bound at a new place> --processes --format json` in a
+/// private mount namespace; `pid_namespace` runs hostprint in a PID namespace of its own, as a pod
+/// without `hostPID` is. `None` when the kernel refuses namespaces here.
+fn on_mounted_host(pid_namespace: bool) -> Option<std::process::Output> {
+    let host = tempfile::tempdir().unwrap();
+    let script = match pid_namespace {
+        false => r#"mount --rbind / "$0" && exec "$1" --root "$0" --processes --format json"#,
+        true => {
+            r#"mount --rbind / "$0" && exec unshare --pid --fork --mount-proc "$1" --root "$0" --processes --format json"#
+        }
+    };
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .arg(host.path())
+        .arg(env!("CARGO_BIN_EXE_hostprint"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    if err.contains("unshare failed") || err.contains("mount: ") {
+        println!("skipped: namespaces or mounts refused here: {}", err.trim());
+        return None;
+    }
+    Some(o)
+}
+
+#[test]
+fn a_mounted_host_is_scanned_only_from_its_pid_namespace() {
+    if !is_root() {
+        println!(
+            "skipped a_mounted_host_is_scanned_only_from_its_pid_namespace: needs root (mount)"
+        );
+        return;
+    }
+    let etcd = FakeEtcd::start();
+    let Some(o) = on_mounted_host(false) else {
+        return;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_running(&serde_json::from_slice(&o.stdout).unwrap(), etcd.pid());
+
+    let Some(o) = on_mounted_host(true) else {
+        return;
+    };
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let why = stderr(&o);
+    assert!(why.contains("belongs to another PID namespace"), "{why}");
+    assert!(why.contains("hostPID: true"), "{why}");
+}
+
+#[test]
+fn processes_is_a_probe_flag() {
+    let o = bin().args(["schema", "--processes"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
