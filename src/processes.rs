@@ -1,9 +1,9 @@
 //! Which known components are running (`--processes`, opt-in).
 //!
 //! Files say what is installed; only the process table says what runs. The `sysinfo` crate lists
-//! the processes of `/proc` with only their name (`comm`) and command line refreshed — no CPU,
-//! memory, disk, users, executable links or threads — and [`component_of`] names the component a
-//! process is, from [`KNOWN`]. The one exception to "every read goes through `Root`": sysinfo reads
+//! the processes of `/proc` with only their name (`comm`) refreshed, and the command line of the few
+//! whose name is not enough — no CPU, memory, disk, users, executable links or threads — and
+//! [`component_of`] names the component a process is, from [`KNOWN`]. The one exception to "every read goes through `Root`": sysinfo reads
 //! the live machine's `/proc`, so a scan describes a root only when that root is the live machine or
 //! a host mounted from it whose PID namespace we share (a DaemonSet pod with `hostPID: true`);
 //! [`refusal`] says why otherwise. Nothing else uses sysinfo, and a run without `--processes` never
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
-use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 use crate::facts::environment::ns_inode;
 use crate::profile::{Component, Evidence};
@@ -226,15 +226,19 @@ fn nspid_levels(status: &str) -> Option<usize> {
 pub fn scan() -> BTreeMap<&'static str, Vec<u32>> {
     let _span = tracing::debug_span!("processes").entered();
     let mut system = System::new();
-    // `nothing()` still lists every thread as a process of its own; the command line is the only
-    // field read beyond `stat` (which gives the name and the state).
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::All,
-        true,
-        ProcessRefreshKind::nothing()
-            .without_tasks()
-            .with_cmd(UpdateKind::Always),
-    );
+    // `nothing()` would still list every thread as a process of its own. `stat` alone gives the
+    // name and the state; the command line is read only for the processes whose name is not enough
+    // (reading it waits on the process's memory map lock, and most processes are no component).
+    let names = ProcessRefreshKind::nothing().without_tasks();
+    system.refresh_processes_specifics(ProcessesToUpdate::All, true, names);
+    let ask: Vec<Pid> = system
+        .processes()
+        .iter()
+        .filter(|(_, p)| needs_arguments(&p.name().to_string_lossy()))
+        .map(|(&pid, _)| pid)
+        .collect();
+    let arguments = names.with_cmd(UpdateKind::Always);
+    system.refresh_processes_specifics(ProcessesToUpdate::Some(&ask), true, arguments);
     let mut running: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
     for (pid, process) in system.processes() {
         // Kernel threads can take any name; a zombie has exited.
@@ -251,6 +255,17 @@ pub fn scan() -> BTreeMap<&'static str, Vec<u32>> {
         pids.sort_unstable();
     }
     running
+}
+
+/// Whether [`component_of`] needs a process's arguments besides its `comm`: a name the kernel may
+/// have cut, or a program some pattern tells apart by its arguments (`java`, `hyperkube`, …).
+fn needs_arguments(comm: &str) -> bool {
+    comm.len() == COMM_MAX
+        || KNOWN.iter().flat_map(|k| k.patterns).any(|p| match *p {
+            Name(_) => false,
+            Sub(program, _) => program == comm,
+            JavaMain(_) => comm == "java",
+        })
 }
 
 /// Says which of `components` run, from a [`scan`], and adds the known components that run although
@@ -446,6 +461,13 @@ mod tests {
         ];
         for (comm, argv, want) in table {
             assert_eq!(component_of(comm, argv), *want, "{comm} {argv:?}");
+            // The scan reads the arguments only where the name is not enough: same answer.
+            let seen: &[&str] = if needs_arguments(comm) { argv } else { &[] };
+            assert_eq!(
+                component_of(comm, seen),
+                *want,
+                "{comm} without its arguments"
+            );
         }
     }
 
