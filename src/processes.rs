@@ -100,6 +100,18 @@ pub const KNOWN: &[Known] = &[
     ),
     known("fleet", "fleet", &[Name("fleetd"), Name("fleet")]),
     known("flannel", "flannel", &[Name("flanneld")]),
+    // Its daemons, as vmware/photon SPECS/lightwave/lightwave.spec installs them: the directory,
+    // certificate and DNS servers (lightwave) and the AFD client daemon (lightwave-client).
+    known(
+        "lightwave",
+        "VMware Lightwave",
+        &[
+            Name("vmdird"),
+            Name("vmcad"),
+            Name("vmdnsd"),
+            Name("vmafdd"),
+        ],
+    ),
     // Update agents that run as daemons (transactional-update, bootc and sysupdate run from timers).
     known("update_engine", "update_engine", &[Name("update_engine")]),
     known("locksmithd", "locksmithd", &[Name("locksmithd")]),
