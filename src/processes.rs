@@ -3,10 +3,10 @@
 //! Files say what is installed; only the process table says what runs. The `sysinfo` crate lists
 //! the processes of `/proc` with only their name (`comm`) refreshed, and the command line of the few
 //! whose name is not enough — no CPU, memory, disk, users, executable links or threads — and
-//! [`component_of`] names the component a process is, from [`KNOWN`]. The one exception to "every read goes through `Root`": sysinfo reads
-//! the live machine's `/proc`, so a scan describes a root only when that root is the live machine or
-//! a host mounted from it whose PID namespace we share (a DaemonSet pod with `hostPID: true`);
-//! [`refusal`] says why otherwise. Nothing else uses sysinfo, and a run without `--processes` never
+//! [`component_of`] names the component a process is, from [`KNOWN`]. The one exception to "every
+//! read goes through `Root`": sysinfo reads the live machine's `/proc`, so a scan describes a root
+//! only when that root is the live machine or a host mounted from it whose PID namespace we share (a
+//! DaemonSet pod with `hostPID: true`); [`refusal`] says why otherwise. Nothing else uses sysinfo, and a run without `--processes` never
 //! reaches this module.
 
 use std::collections::BTreeMap;
@@ -112,7 +112,8 @@ pub const KNOWN: &[Known] = &[
             Name("vmafdd"),
         ],
     ),
-    // Update agents that run as daemons (transactional-update, bootc and sysupdate run from timers).
+    // Update agents. Most are daemons; updog runs only while Bottlerocket updates, and
+    // transactional-update, bootc and sysupdate run from timers, too briefly to be worth a pattern.
     known("update_engine", "update_engine", &[Name("update_engine")]),
     known("locksmithd", "locksmithd", &[Name("locksmithd")]),
     known("zincati", "zincati", &[Name("zincati")]),
@@ -321,7 +322,7 @@ pub fn mark(
     components.sort_by(|a, b| a.id.cmp(&b.id));
 }
 
-/// `a process named etcd or etcd2`, `a java process running mesosphere.marathon.Main`.
+/// `a process: etcd or etcd2`, `a process: java … mesosphere.marathon.Main`.
 fn describe(patterns: &[Pattern]) -> String {
     let each: Vec<String> = patterns
         .iter()
