@@ -7,37 +7,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use common::exposition::parse_exposition;
-use common::{bin, hostprint, stderr};
-
-/// A copy of `sleep` named `etcd`, running until dropped.
-struct FakeEtcd {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl FakeEtcd {
-    fn start() -> FakeEtcd {
-        let dir = tempfile::tempdir().unwrap();
-        let etcd = dir.path().join("etcd");
-        std::fs::copy("/bin/sleep", &etcd).unwrap();
-        // spawn returns once the exec has happened, so the process already has its name.
-        let child = Command::new(&etcd).arg("60").spawn().unwrap();
-        FakeEtcd { child, _dir: dir }
-    }
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for FakeEtcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{bin, hostprint, stderr, FakeEtcd};
 
 fn json(args: &[&str]) -> serde_json::Value {
     let o = hostprint(args);
