@@ -8,9 +8,17 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 use common::exposition::parse_exposition;
-use common::{bin, hostprint, stderr, FakeEtcd};
+use common::{bin, hostprint, stderr, tree, FakeEtcd};
+
+/// The tests that start an etcd or expect none run one at a time (the test harness runs them in
+/// parallel threads).
+fn one_etcd_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn json(args: &[&str]) -> serde_json::Value {
     let o = hostprint(args);
@@ -41,6 +49,7 @@ fn assert_running(profile: &serde_json::Value, pid: u32) {
 
 #[test]
 fn a_running_component_shows_with_its_pid() {
+    let _one = one_etcd_at_a_time();
     let etcd = FakeEtcd::start();
     let pid = etcd.pid();
 
@@ -77,6 +86,37 @@ fn a_running_component_shows_with_its_pid() {
     }
     let prom = String::from_utf8(hostprint(&["--format", "prometheus"]).stdout).unwrap();
     assert!(!prom.contains("component_running"), "{prom}");
+}
+
+/// A host "mounted" from this machine as far as --processes can tell (our boot id, and a
+/// `proc/self/status` whose NSpid has one level), with etcd installed: its rule finds it, and the
+/// scan says whether it runs.
+#[test]
+fn an_installed_component_is_running_or_not() {
+    let _one = one_etcd_at_a_time();
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let host = tree(&[
+        ("etc/os-release", "ID=centos\nVERSION_ID=7\n"),
+        ("usr/bin/etcd", ""),
+        ("proc/sys/kernel/random/boot_id", &boot_id),
+        ("proc/self/status", "Name:\thostprint\nNSpid:\t4242\n"),
+    ]);
+    let root = host.path().to_str().unwrap();
+    let args = ["--root", root, "--processes", "--format", "json"];
+
+    let v = json(&args);
+    let etcd = etcd_of(&v).unwrap_or_else(|| panic!("{}", v["components"]));
+    assert_eq!(etcd["running"], false, "{etcd}");
+    assert_eq!(etcd["pids"], serde_json::json!([]), "{etcd}");
+    assert_eq!(etcd["evidence"][0]["signal"], "require", "{etcd}");
+    let human = String::from_utf8(hostprint(&args[..3]).stdout).unwrap();
+    assert!(human.contains("etcd not running"), "{human}");
+
+    let running = FakeEtcd::start();
+    let v = json(&args);
+    assert_running(&v, running.pid());
+    // Installed and running: the rule's evidence, not the process's.
+    assert_eq!(etcd_of(&v).unwrap()["evidence"][0]["signal"], "require");
 }
 
 #[test]
@@ -116,6 +156,7 @@ fn on_mounted_host(pid_namespace: bool) -> std::process::Output {
 #[test]
 #[ignore = "needs root"]
 fn a_mounted_host_is_scanned_only_from_its_pid_namespace() {
+    let _one = one_etcd_at_a_time();
     let etcd = FakeEtcd::start();
     let o = on_mounted_host(false);
     assert!(o.status.success(), "{}", stderr(&o));
