@@ -11,8 +11,8 @@
 #   2. peak RSS of each;
 #   3. hostprint with 500 generated user fingerprints (`--fingerprints DIR`) against none;
 #   4. hostprint with 5,000 extra sleeping processes against without (measured before starting them
-#      and again after killing them); the script starts them and kills them by their PIDs on exit,
-#      whatever happens.
+#      and again after killing them), also with --processes (which reads every process: its cost per
+#      extra process); the script starts them and kills them by their PIDs on exit, whatever happens.
 # Then prints a table and PASS/FAIL per target. Exits non-zero on a failed target only with --strict:
 # the development machine is a shared 2-core box, so this is not a CI gate (hence not ci-*.sh).
 #
@@ -128,16 +128,16 @@ bench fingerprints "$hp" "$hp --fingerprints $work/fingerprints"
 
 # ---- 4. 5,000 extra processes -----------------------------------------------------------------------
 echo "bench.sh: hostprint before, with and after $procs extra sleeping processes" >&2
-bench before "$hp"
+bench before "$hp" "$hp --processes"
 for ((i = 0; i < procs; i++)); do
   sleep 600 &
   pids+=($!)
 done
 started=${#pids[@]}
 running=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
-bench with "$hp"
+bench with "$hp" "$hp --processes"
 stop_sleepers
-bench after "$hp"
+bench after "$hp" "$hp --processes"
 
 # ---- report -----------------------------------------------------------------------------------------
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -163,6 +163,9 @@ row "hostprint --fingerprints (500 files)" fingerprints 2 ""
 row "hostprint, before the extra processes" before 1 ""
 row "hostprint, with $started extra ($running in all)" with 1 ""
 row "hostprint, after they were killed" after 1 ""
+row "hostprint --processes, before them" before 2 ""
+row "hostprint --processes, with them" with 2 ""
+row "hostprint --processes, after them" after 2 ""
 echo
 
 failed=0
@@ -189,6 +192,9 @@ added() { # INDEX: ms that the fingerprints run INDEX adds to the run without us
     'BEGIN { printf "%.2f", (a - b) * 1000 }'
 }
 check "500 user fingerprints add" "$(added 2)" 20 " ms"
+echo "(--processes: $(awk -v w="$(figure with 2 median)" -v a="$(figure before 2 median)" \
+  -v b="$(figure after 2 median)" -v n="$started" 'BEGIN { printf "%.1f", (w - (a + b) / 2) / n * 1e6 }') µs" \
+  "per extra process)"
 dyn_vs_sdv=""
 [ -n "$sdv" ] && dyn_vs_sdv="/ systemd-detect-virt $(ratio "$(figure compare 2 median)" "$(figure compare 4 median)"), "
 echo "(dynamic build, for comparison: ${dyn_vs_sdv}/ cat $(ratio "$(figure compare 2 median)" "$(figure compare 3 median)")," \

@@ -12,9 +12,11 @@ fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 work=$(mktemp -d)
 exporter_pid=""
+etcd_pid=""
 created_policy=""
 cleanup() {
   if [ -n "$exporter_pid" ]; then kill "$exporter_pid" 2>/dev/null || true; wait "$exporter_pid" 2>/dev/null || true; fi
+  if [ -n "$etcd_pid" ]; then kill "$etcd_pid" 2>/dev/null || true; wait "$etcd_pid" 2>/dev/null || true; fi
   if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
   rm -rf "$work"
 }
@@ -117,6 +119,16 @@ if [ -n "$live_id" ]; then
   expect "^hostprint_identity_info\{.*id=\"$(re "$live_id")\"" "identity id=$live_id for this machine"
   expect "^hostprint_os_info\{.*id=\"$(re "$live_id")\"" "os_info id=$live_id for this machine"
 fi
+
+# --- 1b. This machine with --processes: a running component ---------------------------------------
+# A copy of sleep named etcd is a running etcd to hostprint: hostprint_component_running must say so.
+cp /bin/sleep "$work/etcd"
+"$work/etcd" 300 &
+etcd_pid=$!
+"$hostprint" --processes --format prometheus --output "$textfile/hostprint.prom"
+scrape_and_check "this machine, --processes"
+expect '^hostprint_component_running\{component="etcd"\} 1$' "hostprint_component_running for the running etcd"
+kill "$etcd_pid"; wait "$etcd_pid" 2>/dev/null || true; etcd_pid=""
 
 # --- 2. A recorded container-OS root --------------------------------------------------------------
 # The CoreOS fixture if the corpus has it, else any fixture (expectation from its case.toml), else a

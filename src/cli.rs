@@ -12,7 +12,8 @@ Exit codes:
   0  a profile was produced (also when the OS is unknown); --interval stopped by SIGTERM/SIGINT
   1  the run failed (root missing, not a directory, unreadable, or with none of etc/ usr/ proc/;
      output not writable; a first --interval round)
-  2  usage error or invalid fingerprint file";
+  2  usage error (also --processes for a root whose processes are not ours to see) or invalid
+     fingerprint file";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +49,12 @@ pub struct Cli {
     /// Show every rule's signals, held or not, and why (human format).
     #[arg(long, global = true)]
     pub explain: bool,
+
+    /// Also tell which known components are running (etcd, kubelet, k3s, containerd, update agents,
+    /// …) from this machine's process table. Only for the live root, or a host mounted into a pod
+    /// that shares its PID namespace (hostPID: true); refused (exit 2) for any other root.
+    #[arg(long)]
+    pub processes: bool,
 
     /// Write to FILE instead of stdout, atomically (temporary file in the same directory, then rename)
     /// and mode 0644: for node_exporter's textfile directory or NFD's features.d.

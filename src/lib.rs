@@ -9,6 +9,7 @@ pub mod cli;
 pub mod facts;
 pub mod interval;
 pub mod output;
+pub mod processes;
 pub mod profile;
 pub mod record;
 pub mod redact;

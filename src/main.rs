@@ -12,6 +12,7 @@ use clap::Parser;
 
 use hostprint::cli::{Cli, Command, Format};
 use hostprint::output;
+use hostprint::processes;
 use hostprint::profile;
 use hostprint::root::Root;
 use hostprint::rules::RuleSet;
@@ -21,6 +22,7 @@ use hostprint::{atomic_write, interval, schema};
 enum Failure {
     Run(anyhow::Error),
     Rules(anyhow::Error),
+    Usage(String),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,10 @@ fn main() -> ExitCode {
         }
         Err(Failure::Rules(e)) => {
             eprintln!("hostprint: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Usage(why)) => {
+            eprintln!("hostprint: {why}");
             ExitCode::from(2)
         }
     }
@@ -96,6 +102,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
 
 fn probe(cli: &Cli) -> Result<(), Failure> {
     let set = &rules(cli)?;
+    if cli.processes {
+        let root = Root::open(&cli.root).map_err(|e| Failure::Run(e.into()))?;
+        if let Some(why) = processes::refusal(&root) {
+            return Err(Failure::Usage(why));
+        }
+    }
     let Some(path) = &cli.output else {
         let text = render(cli, set).map_err(Failure::Run)?;
         return write_stdout(&text).map_err(Failure::Run);
@@ -120,10 +132,14 @@ fn render(cli: &Cli, set: &RuleSet) -> anyhow::Result<String> {
         true => Root::open(&cli.root)?,
         false => Root::open(&cli.root)?.without_journal(),
     };
-    let report = {
+    let mut report = {
         let _span = tracing::debug_span!("probe", root = %cli.root.display()).entered();
         profile::build(&root, set)
     };
+    // `probe` refused a root whose processes are not ours to see.
+    if cli.processes {
+        processes::mark(&mut report.profile.components, &processes::scan(), set);
+    }
     if tracing::enabled!(tracing::Level::TRACE) {
         for access in root.journal() {
             tracing::trace!(path = %access.path, op = ?access.op, outcome = %access.outcome, "read");

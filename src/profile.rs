@@ -22,7 +22,8 @@
 //!                   version: the system's own version: the rule's version_key (Kairos'
 //!                   KAIROS_VERSION), else os-release VERSION_ID (Talos v1.9.0), else the legacy file's
 //! platforms[]     { id, name, role, eol, evidence[] }      e.g. dcos with role master/agent/public-agent
-//! components[]    { id, name, eol, evidence[] }            etcd, fleet, flannel, rkt, kubelet, …
+//! components[]    { id, name, eol, evidence[], running, pids[] }   etcd, fleet, flannel, rkt, kubelet, …
+//!                   installed per the rules, or running (--processes); running null unless asked
 //! init            { pid1 { comm, exe, exe_error, cmdline[] }, system }
 //! updates[]       { agent, channel, automatic, strategy, source }
 //!                   channel: the stream or group the agent follows (Omaha GROUP, Fedora CoreOS stream,
@@ -154,6 +155,11 @@ pub struct Component {
     /// End of life of the component (fleet: 2018-02-01), YYYY-MM-DD.
     pub eol: Option<String>,
     pub evidence: Vec<Evidence>,
+    /// Whether a process of it runs (`--processes`); null when not asked, or for a component whose
+    /// processes hostprint cannot recognise (rkt, which runs no daemon).
+    pub running: Option<bool>,
+    /// The ids of its processes, sorted; empty when it is not running or nobody asked.
+    pub pids: Vec<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -510,6 +516,8 @@ fn components(evaluations: &[Evaluation]) -> Vec<Component> {
             name: e.rule.name.clone(),
             eol: e.rule.eol.clone(),
             evidence: evidence_of(e),
+            running: None,
+            pids: Vec::new(),
         })
         .collect();
     components.sort_by(|a, b| a.id.cmp(&b.id));

@@ -9,7 +9,7 @@ use hostprint::profile;
 use hostprint::root::Root;
 use hostprint::rules::{Kind, RuleSet};
 
-/// DESIGN.md's stable ids. Never remove one from this list.
+/// The stable ids users put in alert rules and node selectors. Never remove one from this list.
 const STABLE: &[(&str, Kind)] = &[
     ("coreos", Kind::ContainerOs),
     ("flatcar", Kind::ContainerOs),

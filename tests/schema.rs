@@ -66,6 +66,23 @@ fn the_live_machine_matches_the_schema() {
     check(&validator(), "this machine", &json(&["--format", "json"]));
 }
 
+/// `--processes` fills `running` and `pids`: a fake etcd runs meanwhile.
+#[test]
+fn running_components_match_the_schema() {
+    let _etcd = common::FakeEtcd::start();
+    let profile = json(&["--processes", "--format", "json"]);
+    assert!(
+        profile["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["running"] == true && !c["pids"].as_array().unwrap().is_empty()),
+        "{}",
+        profile["components"]
+    );
+    check(&validator(), "this machine, --processes", &profile);
+}
+
 /// Roots that fill what an empty corpus would leave untested: update agents with a channel and a
 /// strategy, runtimes, SELinux, a platform with a role, warnings, and nothing at all.
 #[test]

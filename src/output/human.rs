@@ -186,9 +186,23 @@ fn components(p: &Profile, style: &Style) -> String {
     let ids: Vec<_> = p
         .components
         .iter()
-        .map(|c| match &c.eol {
-            Some(d) => format!("{} ({})", c.id, style.red(&format!("end of life {d}"))),
-            None => c.id.clone(),
+        .map(|c| {
+            let mut s = c.id.clone();
+            if let Some(d) = &c.eol {
+                let _ = write!(s, " ({})", style.red(&format!("end of life {d}")));
+            }
+            match (c.running, c.pids.as_slice()) {
+                (Some(true), [pid]) => {
+                    let _ = write!(s, " {} (pid {pid})", style.green("running"));
+                }
+                (Some(true), pids) => {
+                    let pids: Vec<_> = pids.iter().map(u32::to_string).collect();
+                    let _ = write!(s, " {} (pids {})", style.green("running"), pids.join(", "));
+                }
+                (Some(false), _) => s.push_str(" not running"),
+                (None, _) => {}
+            }
+            s
         })
         .collect();
     ids.join(", ")

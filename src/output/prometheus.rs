@@ -28,6 +28,7 @@
 //! hostprint_component_info{id,name}                                    1 per component (etcd …)
 //! hostprint_platform_eol_timestamp_seconds{id}                          a platform's end of life
 //! hostprint_component_eol_timestamp_seconds{id}                         a component's end of life
+//! hostprint_component_running{component}                               1/0 per component (--processes)
 //! hostprint_warnings{code}                                             warnings of each code (every code)
 //! ```
 //!
@@ -211,7 +212,7 @@ pub fn render(report: &Report) -> String {
     );
     out.gauge(
         "component_info",
-        "A component found on the root (etcd, fleet, kubelet, …); always 1.",
+        "A component found installed on the root, or running (--processes): etcd, fleet, kubelet, …; always 1.",
         p.components
             .iter()
             .map(|c| (vec![("id", c.id.as_str()), ("name", c.name.as_str())], 1)),
@@ -230,6 +231,13 @@ pub fn render(report: &Report) -> String {
         p.components.iter().filter_map(|c| {
             let t = c.eol.as_deref().and_then(unix_timestamp)?;
             Some((vec![("id", c.id.as_str())], t))
+        }),
+    );
+    out.gauge(
+        "component_running",
+        "1 when a process of the component runs, 0 when none does (--processes only; absent when not asked or not knowable).",
+        p.components.iter().filter_map(|c| {
+            Some((vec![("component", c.id.as_str())], i64::from(c.running?)))
         }),
     );
     out.gauge(

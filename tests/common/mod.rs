@@ -295,3 +295,31 @@ pub fn wait_for_rewrite(target: &Path) {
         std::fs::metadata(target).is_ok_and(|m| stamp(&m) != before)
     });
 }
+
+/// A copy of `sleep` named `etcd`: a running etcd to `--processes`, until dropped.
+pub struct FakeEtcd {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl FakeEtcd {
+    pub fn start() -> FakeEtcd {
+        let dir = tempfile::tempdir().unwrap();
+        let etcd = dir.path().join("etcd");
+        std::fs::copy("/bin/sleep", &etcd).unwrap();
+        // spawn returns once the exec has happened, so the process already has its name.
+        let child = Command::new(&etcd).arg("60").spawn().unwrap();
+        FakeEtcd { child, _dir: dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for FakeEtcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
