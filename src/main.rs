@@ -14,6 +14,7 @@ use hostprint::cli::{Cli, Command, Format};
 use hostprint::output;
 use hostprint::processes;
 use hostprint::profile;
+use hostprint::redact::{escape_control, escape_lines};
 use hostprint::root::Root;
 use hostprint::rules::RuleSet;
 use hostprint::{atomic_write, interval, schema};
@@ -30,19 +31,16 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.interval.is_some());
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Run(e)) => {
-            eprintln!("hostprint: {e:#}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Rules(e)) => {
-            eprintln!("hostprint: {e:#}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Usage(why)) => {
-            eprintln!("hostprint: {why}");
-            ExitCode::from(2)
-        }
+        Err(Failure::Run(e)) => fail(1, &format!("{e:#}")),
+        Err(Failure::Rules(e)) => fail(2, &format!("{e:#}")),
+        Err(Failure::Usage(why)) => fail(2, &why),
     }
+}
+
+/// Prints an error: it may quote host paths and rule files, so control characters are escaped.
+fn fail(code: u8, why: &str) -> ExitCode {
+    eprintln!("hostprint: {}", escape_lines(why));
+    ExitCode::from(code)
 }
 
 /// Logging costs nothing unless asked for: the subscriber (and its filter parser) is only built with
@@ -142,7 +140,9 @@ fn render(cli: &Cli, set: &RuleSet) -> anyhow::Result<String> {
     }
     if tracing::enabled!(tracing::Level::TRACE) {
         for access in root.journal() {
-            tracing::trace!(path = %access.path, op = ?access.op, outcome = %access.outcome, "read");
+            // tracing escapes ESC, BEL and C1 itself, not CR or newlines: a file name may hold them.
+            let path = escape_control(&access.path);
+            tracing::trace!(path = %path, op = ?access.op, outcome = %access.outcome, "read");
         }
     }
     Ok(match cli.format {
@@ -174,14 +174,14 @@ fn record(cli: &Cli, dir: &Path) -> Result<(), Failure> {
         dir.display(),
         dir.display()
     );
-    write_stdout(&text).map_err(Failure::Run)
+    write_stdout(&escape_lines(&text)).map_err(Failure::Run)
 }
 
 /// `fingerprints --check DIR`.
 fn check_rules(dir: &Path) -> Result<(), Failure> {
     let count = user_rules(dir)?.len();
     let text = format!("{}: {count} rule file(s) valid\n", dir.display());
-    write_stdout(&text).map_err(Failure::Run)
+    write_stdout(&escape_lines(&text)).map_err(Failure::Run)
 }
 
 fn fingerprints(cli: &Cli) -> Result<(), Failure> {
@@ -209,7 +209,7 @@ fn fingerprints(cli: &Cli) -> Result<(), Failure> {
         ["ID", "KIND", "NAME", "LINEAGE", "EOL", "SUCCESSOR"].map(String::from),
         &table,
     );
-    write_stdout(&out).map_err(Failure::Run)
+    write_stdout(&escape_lines(&out)).map_err(Failure::Run)
 }
 
 /// Left-aligned columns, each as wide as its widest cell (names such as "Red Hat Enterprise Linux

@@ -267,6 +267,7 @@ pub fn scan() -> BTreeMap<&'static str, Vec<u32>> {
         }
         let comm = process.name().to_string_lossy();
         if let Some(id) = component_of(&comm, process.cmd()) {
+            let comm = crate::redact::escape_control(&comm);
             tracing::debug!(pid = pid.as_u32(), comm = %comm, component = id, "running");
             running.entry(id).or_default().push(pid.as_u32());
         }

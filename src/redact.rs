@@ -177,6 +177,16 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape_control`] line by line: newlines are kept, so multi-line text (a report, an error that
+/// shows its source line) reads as before.
+pub fn escape_lines(text: &str) -> Cow<'_, str> {
+    let lines: Vec<_> = text.split('\n').map(escape_control).collect();
+    match lines.iter().all(|l| matches!(l, Cow::Borrowed(_))) {
+        true => Cow::Borrowed(text),
+        false => Cow::Owned(lines.join("\n")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +324,7 @@ mod tests {
         ] {
             assert!(matches!(escape_control(text), Cow::Borrowed(_)), "{text:?}");
         }
+        assert_eq!(escape_lines("a\x1b[2J\nb\x07\n"), "a\\x1b[2J\nb\\x07\n");
+        assert!(matches!(escape_lines("a\nb\n"), Cow::Borrowed(_)));
     }
 }

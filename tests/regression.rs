@@ -583,3 +583,106 @@ fn human_output_said_none_found_for_an_os_release_without_pretty_name() {
         assert!(out.contains("! /etc/os-release: has no "), "{out}");
     }
 }
+
+/// ESC/OSC sequences in host text (os-release `NAME`/`PRETTY_NAME`, PID 1's comm and exe, the
+/// hostname, the kernel release, the update channel, a malformed os-release line, user rule texts)
+/// reached the terminal raw: `PRETTY_NAME="Debian\033[8m"` hid everything after it. Human output,
+/// `--explain`, `fingerprints`, errors and `-v` logs now show them escaped; JSON, NFD and Prometheus
+/// stay valid and keep the value.
+#[test]
+fn host_text_injected_terminal_escape_sequences() {
+    const RAW: [char; 2] = ['\x1b', '\x07'];
+    let root = common::tree(&[
+        (
+            "etc/os-release",
+            "ID=debian\nVERSION_ID=12\nNAME=\"Flat\x1b]8;;http://x\x07car\"\n\
+             PRETTY_NAME=\"Debian\x1b[8m\"\n\x1b[8mnot a key-value line\n",
+        ),
+        ("etc/flatcar/update.conf", "GROUP=sta\x1b[8mble\n"),
+        ("etc/hostname", "evil\x1b[2Jhost\n"),
+        ("proc/1/comm", "sys\x1b[5mtemd\n"),
+        ("proc/sys/kernel/osrelease", "6.1\x1b[8m\n"),
+    ]);
+    symlink("/usr/lib/\x1b[8msystemd", root.path().join("proc/1/exe")).unwrap();
+    let rules = common::tree(&[(
+        "acme.toml",
+        "id = \"acme-os\"\nname = \"\\u001b[8mAcme\"\nkind = \"container-os\"\nfixtures = []\n\n\
+         [[require]]\nwhy = \"\\u001b]8;;http://x\\u0007os-release\"\nweight = 90\n\
+         os_release = { key = \"ID\", equals = \"acme\" }\n",
+    )]);
+    let (r, dir) = (
+        root.path().to_str().unwrap(),
+        rules.path().to_str().unwrap(),
+    );
+    let run = |args: &[&str]| {
+        let o = common::bin()
+            .env_remove("NO_COLOR")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", common::stderr(&o));
+        (
+            String::from_utf8(o.stdout.clone()).unwrap(),
+            common::stderr(&o),
+        )
+    };
+    for args in [
+        &["--root", r][..],
+        &["--root", r, "--explain", "--fingerprints", dir],
+        &["--root", r, "-vv"],
+        &["--root", r, "--format", "json", "-v"],
+        &["--root", r, "--format", "nfd"],
+        &["fingerprints", "--fingerprints", dir],
+    ] {
+        let (out, err) = run(args);
+        assert!(!out.contains(RAW), "{args:?} stdout: {out:?}");
+        assert!(!err.contains(RAW), "{args:?} stderr: {err:?}");
+    }
+    // The host text is shown, escaped, in each place it is printed.
+    let (human, _) = run(&["--root", r, "--explain", "--fingerprints", dir]);
+    for shown in [
+        "Debian\\x1b[8m",
+        "Flat\\x1b]8;;http://x\\x07car",
+        "sta\\x1b[8mble",
+        "evil\\x1b[2Jhost",
+        "sys\\x1b[5mtemd /usr/lib/\\x1b[8msystemd",
+        "6.1\\x1b[8m",
+        "\\x1b]8;;http://x\\x07os-release",
+    ] {
+        assert!(human.contains(shown), "{shown:?} not in {human}");
+    }
+    // Errors quote what they could not parse.
+    let bad = common::tree(&[("bad.toml", "id = \"\x1b[8m\n")]);
+    let o = hostprint(&["--root", r, "--fingerprints", bad.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!common::stderr(&o).contains(RAW), "{}", common::stderr(&o));
+
+    // With colour (a terminal), the only escape sequences are the renderer's own.
+    let set = hostprint::rules::RuleSet::embedded().unwrap();
+    let report = hostprint::profile::build(&Root::open(root.path()).unwrap(), &set);
+    let style = hostprint::output::human::Style { color: true };
+    let mut painted = hostprint::output::human::render(&report, &style, true);
+    assert!(painted.contains("\x1b[1m") && painted.contains("Debian\\x1b[8m"));
+    for ours in [
+        "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m", "\x1b[33m",
+    ] {
+        painted = painted.replace(ours, "");
+    }
+    assert!(!painted.contains(RAW), "{painted:?}");
+
+    // The machine formats keep the value and stay parseable.
+    let (json, _) = run(&["--root", r, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["os"]["pretty_name"], "Debian\x1b[8m");
+    assert_eq!(v["host"]["hostname"], "evil\x1b[2Jhost");
+    let (prom, _) = run(&["--root", r, "--format", "prometheus"]);
+    let fams = common::exposition::parse_exposition(&prom).unwrap();
+    let (labels, _) = common::exposition::one(&fams, "hostprint_update_agent_info");
+    assert_eq!(labels["channel"], "sta\x1b[8mble");
+    let (nfd, _) = run(&["--root", r, "--format", "nfd"]);
+    for line in nfd.lines().filter(|l| !l.starts_with('#')) {
+        let (key, value) = line.split_once('=').unwrap();
+        let ok = |s: &str| s.chars().all(|c| c.is_ascii_graphic());
+        assert!(ok(key) && ok(value), "{line:?}");
+    }
+}

@@ -2,16 +2,20 @@
 //!
 //! Identity and confidence come first (the question asked), then one line per characteristic, then
 //! the evidence and the warnings. `--explain` appends every rule's signals, held or not, and why.
-//! Colour only when writing to a terminal and `NO_COLOR` is unset (no-color.org).
+//! Colour only when writing to a terminal and `NO_COLOR` is unset (no-color.org). Host text (names,
+//! paths, the hostname, rule texts) is never trusted to the terminal: the finished text is escaped
+//! as a whole, then `paint`'s colour codes are put in, so they are the only escape sequences.
 //!
 //! Unlike the machine formats, this one may look at the clock: a support end in the past reads
 //! "ended". Today is `SOURCE_DATE_EPOCH` when set (reproducible-builds.org), else the system clock, so
 //! that golden files stay stable.
 
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 use crate::output::prometheus::unix_timestamp;
 use crate::profile::{Lifecycle, Os, Platform, Profile, Report};
+use crate::redact::escape_lines;
 use crate::rules::eval::Section;
 
 pub struct Style {
@@ -21,7 +25,8 @@ pub struct Style {
 impl Style {
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            let esc = esc();
+            format!("{esc}[{code}m{text}{esc}[0m")
         } else {
             text.to_string()
         }
@@ -41,6 +46,25 @@ impl Style {
     fn red(&self, t: &str) -> String {
         self.paint("31", t)
     }
+}
+
+/// What `paint` writes for ESC until [`finish`]: random per process, so host text cannot forge it.
+fn esc() -> &'static str {
+    static ESC: OnceLock<String> = OnceLock::new();
+    ESC.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let key = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        format!("\u{e000}{key:016x}\u{e000}")
+    })
+}
+
+/// Escapes every control character but newlines (all host text is in here), then turns `paint`'s
+/// stand-ins into ESC.
+fn finish(out: &str) -> String {
+    let parts: Vec<_> = out.split(esc()).map(escape_lines).collect();
+    parts.join("\x1b")
 }
 
 fn or_unknown(v: Option<&str>) -> &str {
@@ -95,7 +119,7 @@ pub fn render(report: &Report, style: &Style, explain: bool) -> String {
     if explain {
         explanation(&mut out, report, style);
     }
-    out
+    finish(&out)
 }
 
 /// The headline (id, version, name, kind, confidence), lineage, lifecycle and os-release.
