@@ -1,28 +1,13 @@
 //! `--output FILE`: the one file hostprint ever writes, replaced atomically.
 //!
-//! node_exporter's textfile collector and NFD's `local` source read their directories at any moment;
-//! a file written in place can be read half-written (a truncated `.prom` makes the scrape fail, a
-//! truncated feature file drops labels). So the text goes to a temporary file in the *same* directory
-//! (rename is atomic only within one filesystem), is fsynced, and is renamed over the target; readers
-//! see the old file or the new one, never a mix. The directory is fsynced too, so after a crash the
-//! name points at complete content.
-//!
-//! The temporary name starts with a dot and does not end in `.prom`, because NFD skips dot-files and
-//! node_exporter reads only `*.prom`: neither ever sees it. `tempfile` creates it (O_EXCL, random
-//! name) and removes it on every failure path. The one case it cannot — the directory turned
-//! unwritable between creating the file and renaming it, so it cannot be unlinked either — is swept by
-//! the next successful write: our own `.NAME.*.tmp` files older than a minute are removed (the age
-//! keeps a concurrent writer's file in flight safe).
-//!
-//! The mode is 0644 whatever the umask: node_exporter and nfd-worker often run as other users than
-//! the writer, and the content is not secret.
-//!
-//! Only a regular file is ever replaced, or a new one created. A target that exists as anything
-//! else — a device such as `/dev/null` or `/dev/full`, a FIFO, a socket, a directory — is refused
-//! before anything is written: renaming over `/dev/null` as root would leave a regular file where
-//! every other program expects the device. A symlink is refused too, whatever it points to: it can
-//! lead to a device, to `/proc/self/fd/1` (whatever the caller's stdout is, even a regular file), or
-//! to a file of another user; the message names its target, for the user to name that file instead.
+//! node_exporter's textfile collector and NFD's `local` source may read the file at any moment, so
+//! the text goes to a temporary file in the same directory (rename is atomic only within one
+//! filesystem), is fsynced and renamed over the target, and the directory is fsynced. The temporary
+//! name (`.NAME.*.tmp`) is one neither reader looks at; one a failed write could not remove is swept
+//! by the next write once a minute old. The mode is 0644 whatever the umask: the readers often run
+//! as other users, and the content is not secret. Only a regular file is replaced: a device, FIFO,
+//! socket, directory or symlink (which could lead to `/dev/null` or `/proc/self/fd/1`) is refused
+//! before anything is written.
 
 use std::fs::{File, Permissions};
 use std::io::Write;

@@ -1,23 +1,12 @@
 //! `--interval DURATION`: run a round (probe, render, write `--output`) again and again until SIGTERM
 //! or SIGINT, the way a DaemonSet container or a long-running unit is stopped.
 //!
-//! Decisions:
-//! - The interval is between 1 second and 365 days. Shorter is a busy loop for a file that collectors
-//!   read every 15 seconds at most; longer is a mistake, and would overflow the clock arithmetic.
-//! - SIGHUP means "probe now", systemd's reload convention (`systemctl reload`, `kill -HUP`): a round
-//!   runs at once and the agent keeps going on its schedule. SIGHUPs that arrive during a round make
-//!   one more round, not one each. The rules loaded at start stay; the host is read afresh anyway.
-//! - The first round's failure ends the run (exit 1): a root that does not exist or an output directory
-//!   that is not writable is a deployment mistake, and a crash-looping pod shows it. Later failures
-//!   (the host's files changing under us, a full disk) are logged at `warn` and the next round tries
-//!   again; the last good file stays, since `--output` is only ever replaced whole.
-//! - Signals are received by signal-hook on its own thread and handed over a channel; the loop waits
-//!   on that channel with a timeout, so a signal ends the wait at once, and a signal during a round is
-//!   acted on right after it (a round is never cut short, so the file is never left behind half-done).
-//! - Rounds are scheduled on a fixed grid (start + n × interval) so they do not drift; a round that
-//!   overruns its slot is followed by the next one at once, without a burst of catch-up rounds.
-//! - Nothing is carried from one round to the next (the caller re-opens the root each time), so memory
-//!   stays flat however long it runs.
+//! The interval is 1s to 365d. SIGHUP means "probe now" (systemd's reload convention); several during
+//! a round make one more round. The first round's failure ends the run (a deployment mistake should
+//! crash-loop visibly); later failures are logged and the last good file stays. Signals arrive from
+//! signal-hook's thread over a channel the loop waits on, so a round is never cut short. Rounds keep
+//! a fixed grid (start + n × interval) without catch-up bursts, and nothing is carried between
+//! rounds, so memory stays flat.
 
 use std::fmt::Display;
 use std::sync::mpsc::{self, RecvTimeoutError};

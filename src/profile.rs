@@ -105,7 +105,7 @@ pub struct Os {
     pub source: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct Identity {
     pub id: Option<String>,
     pub name: Option<String>,
@@ -336,12 +336,11 @@ fn winner<'e, 'r>(evaluations: &'e [Evaluation<'r>]) -> (Option<&'e Evaluation<'
                 .iter()
                 .map(|e| format!("{} ({})", e.rule.id, e.score))
                 .collect();
+            let (id, score) = (&first.rule.id, first.score);
             warnings.push(Warning::general(
                 Code::AmbiguousIdentity,
                 format!(
-                    "more than one OS rule matched: chose {} ({}) over {}",
-                    first.rule.id,
-                    first.score,
+                    "more than one OS rule matched: chose {id} ({score}) over {}",
                     others.join(", ")
                 ),
             ));
@@ -370,17 +369,8 @@ fn identity(winner: Option<&Evaluation>, os: &Os, facts: &Facts) -> Identity {
     }
     let Some(id) = os.id.as_deref().filter(|id| !id.is_empty()) else {
         return Identity {
-            id: None,
-            name: None,
             kind: "unknown",
-            container_os: false,
-            version: None,
-            confidence: 0,
-            evidence: Vec::new(),
-            lineage: Vec::new(),
-            eol: None,
-            successor: None,
-            closest: Vec::new(),
+            ..Identity::default()
         };
     };
     let why = match facts.legacy_release {
@@ -391,7 +381,6 @@ fn identity(winner: Option<&Evaluation>, os: &Os, facts: &Facts) -> Identity {
         id: Some(id.to_string()),
         name: os.name.clone().or(os.pretty_name.clone()),
         kind: Kind::GeneralPurpose.as_str(),
-        container_os: false,
         version: os.version_id.clone(),
         confidence: FALLBACK_CONFIDENCE,
         evidence: vec![Evidence {
@@ -404,9 +393,7 @@ fn identity(winner: Option<&Evaluation>, os: &Os, facts: &Facts) -> Identity {
             weight: FALLBACK_CONFIDENCE,
         }],
         lineage: os.id_like.clone(),
-        eol: None,
-        successor: None,
-        closest: Vec::new(),
+        ..Identity::default()
     }
 }
 

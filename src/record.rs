@@ -1,15 +1,12 @@
 //! `hostprint record DIR`: copy from a root exactly what the probes read, so that
 //! `hostprint --root DIR` replays the same profile and a user can send us their node as a fixture.
 //!
-//! The source is probed once, as a normal run, with a [`Capture`] keeping the bytes each read returned
-//! (not a second read, which a changing `proc/` would answer differently). Each journaled path is then
-//! retraced ([`Root::trace`]) so that every symlink and directory on the way is recreated, and what git
-//! cannot hold (sockets, FIFOs, devices, unreadable files) becomes a manifest entry. DIR must be new or
-//! empty and must not lie where the probes read; links are written last, so no write passes through
-//! one, and the whole is written into a temporary directory beside DIR, renamed to DIR at the end.
-//! Secrets are never copied: the bytes of a file [`secret_reason`] names, or that the source does not
-//! let every user read, are listed as `unreadable` with `error = "EXCLUDED"` instead, and the summary
-//! names them. Files keep their source's permission bits.
+//! The source is probed once with a [`Capture`] keeping the bytes each read returned (a second read of
+//! a changing `proc/` would differ). Each journaled path is retraced ([`Root::trace`]) so every symlink
+//! and directory on the way is recreated; what git cannot hold becomes a manifest entry. DIR must be
+//! new or empty and not where the probes read; it is built in a temporary directory beside it, links
+//! last. Secrets are never copied: a file [`secret_reason`] names, or that not every user may read,
+//! is listed as `unreadable` with `error = "EXCLUDED"`. Files keep their permission bits.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -136,18 +133,12 @@ impl Tap for Capture {
     }
 }
 
-/// Opens `source` with a fresh [`Capture`] seeing every read.
-fn open_captured(source: &Path) -> Result<(Root, Rc<Capture>), RootError> {
-    let capture = Rc::new(Capture::default());
-    let root = Root::open_tapped(source, capture.clone())?;
-    Ok((root, capture))
-}
-
 /// Records `source` into `out` (see the module docs).
 pub fn record(source: &Path, rules: &RuleSet, out: &Path) -> Result<Summary, RecordError> {
     // Refuse early, before probing, so a mistaken DIR costs nothing.
     ensure_empty(out)?;
-    let (root, capture) = open_captured(source)?;
+    let capture = Rc::new(Capture::default());
+    let root = Root::open_tapped(source, capture.clone())?;
     let profile = profile::build(&root, rules).profile;
     let journal = root.journal();
     let plan = Plan::new(&root, &journal, &capture);
@@ -300,8 +291,11 @@ impl Plan {
                     plan.ends.insert(step_path(end).to_string());
                 }
                 // The names a probe listed are part of what it saw.
-                if let (Op::List, Step::Dir(dir)) = (access.op, end) {
-                    plan.add_listed(dir, captured.lists.borrow().get(asked.as_ref()));
+                if let (Op::List, Step::Dir(dir), Some(names)) =
+                    (access.op, end, captured.lists.borrow().get(asked.as_ref()))
+                {
+                    plan.placeholders
+                        .extend(names.iter().map(|n| format!("{dir}/{n}")));
                 }
             }
             // The walk stops at a link whose target is not text; unless the link itself was the
@@ -398,12 +392,6 @@ impl Plan {
         None
     }
 
-    fn add_listed(&mut self, dir: &str, names: Option<&Vec<String>>) {
-        for name in names.into_iter().flatten() {
-            self.placeholders.insert(format!("{dir}/{name}"));
-        }
-    }
-
     /// Writes the plan into `out` (created if missing). Directories, files, placeholders, then
     /// links, so that no write passes through a link; a path whose ancestor is a link or a file in
     /// the plan (the source changed between two walks) is skipped and reported.
@@ -416,19 +404,8 @@ impl Plan {
             .chain(self.files.keys())
             .cloned()
             .collect();
-        let under_blocked = |p: &str| {
-            let mut prefix = String::new();
-            for part in p.split('/') {
-                if !prefix.is_empty() && blocked.contains(&prefix) {
-                    return true;
-                }
-                if !prefix.is_empty() {
-                    prefix.push('/');
-                }
-                prefix.push_str(part);
-            }
-            false
-        };
+        // A proper ancestor of `p` is a link or a file.
+        let under_blocked = |p: &str| p.match_indices('/').any(|(i, _)| blocked.contains(&p[..i]));
         for dir in &self.dirs {
             if under_blocked(dir) || blocked.contains(dir) {
                 summary.skipped.push(dir.clone());
@@ -533,6 +510,12 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open_captured(source: &Path) -> Result<(Root, Rc<Capture>), RootError> {
+        let capture = Rc::new(Capture::default());
+        let root = Root::open_tapped(source, capture.clone())?;
+        Ok((root, capture))
+    }
 
     #[test]
     fn output_must_be_new_or_empty() {

@@ -1,15 +1,10 @@
 //! `hostprint schema`: the JSON Schema (draft 2020-12) of `--format json`, for consumers that validate
 //! what they ingest or generate types from it.
 //!
-//! It is derived by schemars from the same types serde serializes, so a field added to the profile is
-//! in the schema without anyone remembering to edit one. schemars describes what *serialization*
-//! produces here (`contract = Serialize`): an `Option` is a required key whose value may be `null`,
-//! matching the contract that unknown values are `null`, never omitted; only `skip_serializing_if`
-//! fields (locksmithd's `strategy`) are optional.
-//!
-//! Two things the types cannot say are added afterwards: every object is closed
-//! (`additionalProperties: false`), so a key the schema does not know fails validation instead of
-//! slipping through, and `schema_version` is pinned to the version this binary writes.
+//! schemars derives it from the types serde serializes (`contract = Serialize`: an `Option` is a
+//! required key that may be `null`; only `skip_serializing_if` fields are optional), so it cannot
+//! drift from the output. Added afterwards: every object is closed (`additionalProperties: false`)
+//! and `schema_version` is pinned to the version this binary writes.
 
 use schemars::generate::{Contract, SchemaSettings};
 use serde_json::Value;

@@ -1,20 +1,11 @@
-//! Container or VM, told truthfully, in systemd-detect-virt's vocabulary.
+//! Container or VM, in systemd-detect-virt's vocabulary.
 //!
-//! Containers. Marker files lie: `/.dockerenv` and `/run/.containerenv` end up in images that are later
-//! booted as VMs (the machines hostprint is developed on are such a case, and systemd-detect-virt calls
-//! them `docker`). The kernel gives stronger evidence: the initial PID and cgroup namespaces have fixed
-//! inode numbers (PROC_PID_INIT_INO 0xEFFFFFFC = 4026531836, PROC_CGROUP_INIT_INO 0xEFFFFFFB =
-//! 4026531835), so a root whose PID 1 lives in them is not a container whatever the markers say; a
-//! marker found anyway becomes a warning. We read PID 1's links first (they describe the root, even
-//! when hostprint itself runs in a pod with `hostPID`), then our own. Without namespace evidence (a
-//! recorded root without it) the markers decide, in systemd's order: `run/host/container-manager`,
-//! `run/systemd/container`, then `run/.containerenv` and `/.dockerenv` last, "because it could
-//! inadvertently end up in a file system image" (systemd virt.c). A PID namespace that is not the
-//! initial one, with no marker, is `container-other`.
-//!
-//! Virtualization: the CPUID hypervisor leaf on the live host (an instruction, not a file), then DMI
-//! strings, `sys/hypervisor/type`, and the `hypervisor` CPU flag in `proc/cpuinfo` (`vm-other` when only
-//! that is known).
+//! Marker files (`/.dockerenv`, `/run/.containerenv`) end up in images later booted as VMs, so the
+//! kernel decides first: a PID 1 in the initial PID and cgroup namespaces (fixed inode numbers,
+//! include/linux/proc_ns.h) is no container, and a marker found anyway is a warning. PID 1's links
+//! are read first (they describe the root), then our own. Without namespace evidence the markers
+//! decide in systemd's order (virt.c: `/.dockerenv` last). Virtualization: the CPUID hypervisor leaf
+//! on the live host, then DMI strings, `sys/hypervisor/type`, and the `hypervisor` CPU flag.
 
 use schemars::JsonSchema;
 use serde::Serialize;

@@ -1,16 +1,10 @@
 //! The host itself: name, architecture, CPUs and memory — context for a person reading the profile.
 //!
 //! All from the root's `proc/` so a recorded root replays them; `uname` only for the live root's
-//! architecture (no proc file states it on every kernel).
-//!
-//! The hostname: `proc/sys/kernel/hostname` names the UTS namespace of the process that reads it, not
-//! the root's. A DaemonSet pod without `hostNetwork` reads `/host/proc/...` in a UTS namespace of its
-//! own and would get the pod's name. So when our `proc/self/ns/uts` differs from the root's
-//! `proc/1/ns/uts`, the hostname is the root's `etc/hostname` or unknown, never the kernel file's.
-//! PID 1's link needs ptrace rights over it, which a pod without capabilities lacks even as uid 0;
-//! for a mounted live host (same kernel) its PID 1 is then taken to be in the initial UTS namespace,
-//! whose inode the kernel fixes. Otherwise (a recorded root without the links) the kernel file is
-//! used first, as before.
+//! architecture. `proc/sys/kernel/hostname` names the reader's UTS namespace, not the root's: when our
+//! `proc/self/ns/uts` differs from the root's `proc/1/ns/uts` (a pod without `hostNetwork`), the
+//! hostname is the root's `etc/hostname` or unknown. Where PID 1's link is not ours to read, a mounted
+//! live host's PID 1 is taken to be in the initial UTS namespace (a fixed inode, proc_ns.h).
 
 use schemars::JsonSchema;
 use serde::Serialize;

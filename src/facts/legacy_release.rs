@@ -1,19 +1,9 @@
-//! Release files older than os-release, for hosts without a usable one.
+//! Release files older than os-release(5), for hosts without a usable one (CentOS 6, RHEL 6,
+//! Ubuntu 10.04, Amazon Linux 2 images with an empty os-release).
 //!
-//! os-release(5) appeared in 2012; CentOS 6, RHEL 6, Ubuntu 10.04 and some Amazon Linux 2 images
-//! (whose os-release is empty) name themselves only in the files distributions wrote before it.
-//! python-distro and Ansible read the same files; the ids given are the ones each distribution's
-//! os-release uses (`centos`, `rhel`, `fedora`, `amzn`, `ubuntu`, `debian`, `alpine`, `sles`,
-//! `opensuse`). They are consulted only when os-release has no `ID`, in this order, and the first
-//! that names a distribution wins:
-//!
-//! - `etc/centos-release`, `etc/redhat-release`, `etc/system-release`: one line,
-//!   `<name> release <version> (<codename>)`; the name decides the id.
-//! - `etc/SuSE-release`: `<name> <version> (<arch>)`, then `VERSION = ` and `PATCHLEVEL = ` lines.
-//! - `etc/alpine-release`: the version alone.
-//! - `etc/lsb-release`: `DISTRIB_ID`, `DISTRIB_RELEASE`, `DISTRIB_DESCRIPTION` (before
-//!   `etc/debian_version`, which Ubuntu also carries with Debian's codename in it).
-//! - `etc/debian_version`: Debian's version, or a codename such as `squeeze/sid`.
+//! The files python-distro and Ansible read, consulted only when os-release has no `ID`, in the
+//! order of [`FILES`]; the first that names a distribution wins, with the id that distribution's
+//! os-release uses. `etc/lsb-release` comes before `etc/debian_version`, which Ubuntu also carries.
 
 use crate::facts::os_release;
 use crate::root::Root;

@@ -1,26 +1,13 @@
-//! Where the host stands in its OS's life: a pending reboot, the image it runs, its support end.
+//! Where the host stands in its OS's life: a pending reboot and the image it runs.
 //!
-//! **Reboot.** Each OS family leaves its own mark when an installed update waits for a reboot:
-//!
-//! | file                                      | written by                                         |
-//! |-------------------------------------------|----------------------------------------------------|
-//! | `run/reboot-required`                     | Debian/Ubuntu packages (update-notifier); kured's default sentinel; transactional-update with `REBOOT_METHOD=kured` |
-//! | `run/ostree/staged-deployment`            | ostree, for rpm-ostree, bootc and zincati (ostree `ostree-sysroot-private.h`) |
-//! | `run/composefs/staged-deployment`         | bootc's composefs backend (bootc `composefs_consts.rs`) |
-//! | `run/reboot-needed`                       | transactional-update (`NEEDS_RESTARTING_FILE`)     |
-//! | `run/update_engine_autoupdate_completed`  | Flatcar/CoreOS update_engine (`update_attempter.cc`) |
-//! | `run/cache/thar-be-updates/status.json`   | Bottlerocket, `update_state` `Ready` (thar-be-updates `status.rs`) |
-//! | `<ESP>/EFI/Linux/<IMAGE_ID>_<version>*.efi` | systemd-sysupdate: an installed version newer than `IMAGE_VERSION` |
-//!
-//! The first mark present answers `true`, naming its file. A mark is looked for only where the host
-//! runs what writes it (`run/reboot-required` everywhere: kured's sentinel may come from anything), and
-//! only there does its absence answer `false`; for an OS with no known mark (Talos, RHEL-like hosts
-//! whose answer is a command) the answer stays `None`.
+//! **Reboot.** Each OS family leaves its own mark when an installed update waits for a reboot
+//! (sources in [`reboot`]). A mark is looked for only where the host runs what writes it
+//! (`run/reboot-required` everywhere: kured's sentinel may come from anything), and only there does
+//! its absence answer `false`; for an OS with no known mark (Talos, RHEL-like hosts) it stays `None`.
 //!
 //! **Image.** `ostree` for an OSTree-booted host, `bootc` where bootc installed it, `sysupdate` for an
 //! image with `IMAGE_ID`/`IMAGE_VERSION` and sysupdate transfers, `a-b` for the partition-swapping
-//! updaters (update_engine, updog, Kairos' active/passive); the reference and version are what the
-//! files name.
+//! updaters (update_engine, updog, Kairos' active/passive).
 
 use std::cmp::Ordering;
 
@@ -111,8 +98,7 @@ pub fn probe(
         // the profile fills in from the rule.
         Image {
             kind: Some("a-b"),
-            reference: None,
-            version: None,
+            ..Image::default()
         }
     } else {
         Image::default()
@@ -129,9 +115,13 @@ pub fn probe(
     Lifecycle { reboot, image }
 }
 
-/// The reboot marks, in the order of the table above. Each signal is `None` when it does not apply
-/// (the host does not run what writes it and it is not there), else the mark's path when it says a
-/// reboot is pending.
+/// The reboot marks, first found wins: `run/reboot-required` (Debian/Ubuntu update-notifier, kured,
+/// transactional-update with `REBOOT_METHOD=kured`), `run/ostree/staged-deployment` (ostree
+/// `ostree-sysroot-private.h`), `run/composefs/staged-deployment` (bootc `composefs_consts.rs`),
+/// `run/reboot-needed` (transactional-update `NEEDS_RESTARTING_FILE`),
+/// `run/update_engine_autoupdate_completed` (update_engine `update_attempter.cc`), Bottlerocket's
+/// `update_state` `Ready` (thar-be-updates `status.rs`), and a systemd-sysupdate UKI newer than
+/// `IMAGE_VERSION`. A signal is `None` where it does not apply, else the mark's path if present.
 fn reboot(
     root: &Root,
     os: &OsRelease,
@@ -258,17 +248,12 @@ pub fn uki_version<'n>(name: &'n str, id: &str) -> Option<&'n str> {
 /// a version that goes on is newer than its prefix. Pure.
 pub fn version_cmp(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    let run = |s: &[u8], f: fn(&u8) -> bool| s.iter().take_while(|c| f(c)).count();
+    // Separators other than `~` carry no order of their own.
+    let separator: fn(&u8) -> bool = |c| !c.is_ascii_alphanumeric() && *c != b'~';
     loop {
-        // Separators other than `~` carry no order of their own.
-        let skip = |s: &[u8]| {
-            let n = s
-                .iter()
-                .take_while(|c| !c.is_ascii_alphanumeric() && **c != b'~')
-                .count();
-            n
-        };
-        a = &a[skip(a)..];
-        b = &b[skip(b)..];
+        a = &a[run(a, separator)..];
+        b = &b[run(b, separator)..];
         match (a.first(), b.first()) {
             (None, None) => return Ordering::Equal,
             (Some(b'~'), Some(b'~')) => {
@@ -282,32 +267,25 @@ pub fn version_cmp(a: &str, b: &str) -> Ordering {
             (Some(_), None) => return Ordering::Greater,
             _ => {}
         }
-        let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
-        let (da, db) = (digits(a), digits(b));
-        let order = match (da > 0, db > 0) {
-            (true, true) => {
-                let (na, nb) = (trim_zeros(&a[..da]), trim_zeros(&b[..db]));
-                na.len().cmp(&nb.len()).then(na.cmp(nb))
-            }
-            (true, false) => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            (false, false) => {
-                let alpha = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_alphabetic()).count();
-                let (la, lb) = (alpha(a), alpha(b));
-                let o = a[..la].cmp(&b[..lb]);
-                a = &a[la..];
-                b = &b[lb..];
-                if o != Ordering::Equal {
-                    return o;
-                }
-                continue;
-            }
+        let (da, db) = (run(a, u8::is_ascii_digit), run(b, u8::is_ascii_digit));
+        let (n, m, order) = if da > 0 && db > 0 {
+            let (na, nb) = (trim_zeros(&a[..da]), trim_zeros(&b[..db]));
+            (da, db, na.len().cmp(&nb.len()).then(na.cmp(nb)))
+        } else if da > 0 || db > 0 {
+            // A number sorts after letters.
+            return da.cmp(&db);
+        } else {
+            let (la, lb) = (
+                run(a, u8::is_ascii_alphabetic),
+                run(b, u8::is_ascii_alphabetic),
+            );
+            (la, lb, a[..la].cmp(&b[..lb]))
         };
         if order != Ordering::Equal {
             return order;
         }
-        a = &a[da..];
-        b = &b[db..];
+        a = &a[n..];
+        b = &b[m..];
     }
 }
 

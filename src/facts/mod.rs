@@ -69,7 +69,7 @@ pub struct Wanted<'r> {
     pub kv_files: Vec<&'r str>,
 }
 
-/// `proc/cpuinfo` grows with CPU count (~1.5 KiB per CPU); 4 MiB covers hundreds of CPUs.
+/// `proc/cpuinfo` grows with the CPU count; this covers hundreds of CPUs.
 const CPUINFO_CAP: usize = 4 << 20;
 
 /// Runs every probe over `root`.

@@ -1,16 +1,10 @@
 //! Mounts: is `/` (and `/usr`) read-only, and which cgroup hierarchy is in use.
 //!
-//! Image-based OSes mount `/usr` (Flatcar, CoreOS) or `/` (COS, Bottlerocket, MicroOS) read-only; that
-//! is a characteristic worth reporting, never an identity on its own. The table is the root's
-//! `proc/1/mountinfo` (PID 1's view is the host's, even when hostprint runs in a container with
-//! `hostPID`), falling back to `proc/self/mountinfo`.
-//!
-//! The table is read line by line and summarized as it goes, so memory is the text and nothing per
-//! line or per option: procfs-core's parser built a map entry for every mount option, and one hostile
-//! line of many thousand options within the read cap cost tens of MiB. Only the fields the summary
-//! needs are taken, borrowed from the text (format: proc(5), "/proc/pid/mountinfo"); a line without
-//! them is malformed, and one odd line costs that line, not the table. Mount points are compared as
-//! written: the octal escapes of spaces and the like never occur in the paths asked about.
+//! Image-based OSes mount `/usr` (Flatcar) or `/` (COS, Bottlerocket, MicroOS) read-only: a trait
+//! worth reporting, never an identity. The table is `proc/1/mountinfo` (PID 1's view is the host's),
+//! else `proc/self/mountinfo` (format: proc(5)). It is summarized line by line, borrowing only the
+//! fields needed, so a hostile table costs its text and nothing per mount option; a malformed line
+//! costs that line. Mount points are compared as written (octal escapes never occur in those asked).
 
 use serde::Serialize;
 
@@ -84,10 +78,8 @@ pub fn probe(root: &Root) -> Mounts {
     Mounts::default()
 }
 
-/// Malformed lines of a mount table: how many, and the first (1-based line number, quoted text, credentials masked).
-///
-/// Only the first is kept: a hostile 4 MiB table of garbage is ~100k bad lines, and keeping an error
-/// for each cost more memory than the table itself.
+/// Malformed lines of a mount table: how many, and the first (1-based line number, quoted text,
+/// credentials masked); only the first is kept, so a hostile table costs nothing per bad line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BadLines {
     pub count: usize,

@@ -1,16 +1,11 @@
-//! os-release(5), and every other shell-style `KEY=value` file hostprint meets.
+//! os-release(5), and every other shell-style `KEY=value` file hostprint meets (lsb-release,
+//! `update.conf`, `etc/selinux/config`, `kairos-release`): one syntax, one parser.
 //!
-//! One parser serves os-release, lsb-release, CoreOS/Flatcar `update.conf`, `/etc/selinux/config`
-//! and Kairos' `kairos-release`: they share the syntax, so they share the code and its tests.
-//! The syntax is os-release(5)'s: `KEY=value` lines, single and double quotes, backslash escapes
-//! (`\"`, `\\`, `\$`, `` \` `` inside double quotes), `#` comments, blank lines; no variable expansion.
-//! Real files bend it — Photon's trailing space after a closing quote, CoreOS without a final newline,
-//! MicroOS's commented `# VERSION=`, CRLF from an editor — and are accepted. A line that is really
-//! broken (no `=`, an unterminated quote, a key that is not an identifier) is skipped and reported with
-//! its line number and text; the keys around it still count.
-//!
-//! The reader follows os-release(5): `etc/os-release`, and `usr/lib/os-release` only when the first is
-//! absent — never both merged, and never a fallback when the first exists but cannot be read.
+//! Quotes, backslash escapes and `#` comments as os-release(5) says, no variable expansion. What real
+//! files bend (a space after a closing quote, no final newline, CRLF) is accepted; a broken line (no
+//! `=`, an unterminated quote, a bad key) is skipped and reported with its line number. The reader
+//! takes `etc/os-release`, and `usr/lib/os-release` only when the first is absent — never merged,
+//! never a fallback when the first exists but cannot be read.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +15,7 @@ use crate::root::{Failure, Last, Root, Step};
 use crate::secrets::secret_reason;
 use crate::warning::{Code, Warning};
 
-/// os-release files are a few hundred bytes; 64 KiB is generous and bounds a hostile one.
+/// Bounds a hostile os-release; real ones are a few lines.
 pub const CAP: usize = 64 * 1024;
 
 /// The two places os-release(5) allows, in order.
@@ -215,8 +210,8 @@ pub fn probe(root: &Root) -> OsRelease {
 pub fn read_env_file(root: &Root, path: &str, cap: usize) -> Result<EnvFile, Failure> {
     let text = root.read_text(path, cap)?;
     let file = parse(&text.text);
-    // Report a handful of bad lines, then a count: a 50 MiB file of garbage must not turn into
-    // a million warnings. A line of a file on the secret list (asked for by that name or reached
+    // Report a handful of bad lines, then a count: a file of garbage must not turn into a
+    // warning per line. A line of a file on the secret list (asked for by that name or reached
     // through a link) is never quoted, masked or not.
     const SHOWN: usize = 5;
     let secret = !file.errors.is_empty() && is_secret(root, path);

@@ -1,16 +1,11 @@
 //! The booted OSTree deployment: what it was deployed from, and whether bootc installed it.
 //!
-//! ostree keeps a `.origin` file next to each deployment directory,
-//! `ostree/deploy/<stateroot>/deploy/<checksum>.<serial>.origin` (ostree `docs/deployment.md`), a
-//! GLib key file whose `[origin]` group names the source: `refspec=remote:ref` for a classic
-//! rpm-ostree deployment, `container-image-reference=<transport>:<image>` for one deployed from an OCI
-//! image (bootc `crates/ostree-ext/src/container/deploy.rs`, `ORIGIN_CONTAINER`). The booted one is
-//! found the way the initramfs finds it: the kernel's `ostree=/ostree/boot.N/<stateroot>/<csum>/<n>` is
-//! a symlink to the deployment directory. Without that parameter a root with exactly one origin is
-//! unambiguous; with several, nothing is guessed. bootc marks its own installs with
-//! `sysroot/.bootc-aleph.json` (bootc `crates/lib/src/install/aleph.rs`) and, on RHEL, publishes
-//! `etc/rhsm/facts/bootc.facts`; an image reference alone does not mean bootc (Fedora CoreOS moved to
-//! OCI images under rpm-ostree and zincati).
+//! Each deployment has an `.origin` key file (ostree `docs/deployment.md`) whose `[origin]` group has
+//! `refspec=remote:ref` or `container-image-reference=<transport>:<image>` (bootc
+//! `crates/ostree-ext/src/container/deploy.rs`). The booted one is the target of the kernel's
+//! `ostree=` parameter, as the initramfs finds it; without it only a single origin is unambiguous.
+//! bootc marks its installs with `sysroot/.bootc-aleph.json` (bootc `crates/lib/src/install/aleph.rs`)
+//! or `etc/rhsm/facts/bootc.facts`; an image reference alone is not bootc (Fedora CoreOS).
 
 use crate::facts::kernel::Kernel;
 use crate::root::{normalize, Root};

@@ -1,14 +1,9 @@
 //! PID 1: who runs this host.
 //!
-//! PID 1 separates systems that os-release alone cannot: RancherOS runs System Docker
-//! (`system-dockerd`) as PID 1, Talos runs machined as `/sbin/init`, k3OS and Alpine run BusyBox init
-//! with OpenRC, a container runs whatever its entrypoint is. We read `proc/1/comm`, `proc/1/cmdline`
-//! and the `proc/1/exe` link text. Reading `exe` needs ptrace rights over PID 1 and fails with EACCES
-//! on many hosts, even for root in a container: that failure is recorded as a fact (`exe_error`), not
-//! raised as a warning, because it says something true about the probe's privileges.
-//!
-//! The command line is kept with credential-looking values masked (`--token=***`, see
-//! `crate::redact`), so that no output can show them.
+//! PID 1 separates systems os-release alone cannot: RancherOS runs System Docker, Talos machined as
+//! `/sbin/init`, k3OS and Alpine BusyBox init with OpenRC. We read `proc/1/comm`, `proc/1/cmdline`
+//! (credential-looking values masked, see `crate::redact`) and the `proc/1/exe` link text, which needs
+//! ptrace rights: its failure is a fact (`exe_error`) about the probe's privileges, not a warning.
 
 use serde::Serialize;
 

@@ -472,25 +472,22 @@ impl Root {
     /// resolved (a symlink loop, a directory we may not search) is warned about: it is not absent,
     /// and a marker that could not be checked must not silently count as missing.
     pub fn stat(&self, path: &str) -> Result<FileKind, Failure> {
-        let result = self.kind_of(&normalize(path), true);
-        self.log(path, Op::Stat, &result, |&kind| Outcome::Found(kind));
-        self.warn_unreadable(path, &result);
-        result
+        self.stat_as(path, Op::Stat)
     }
 
     /// The kind of `path` itself (a trailing symlink is reported as a symlink). Warns like
     /// [`Root::stat`].
     pub fn lstat(&self, path: &str) -> Result<FileKind, Failure> {
-        let result = self.kind_of(&normalize(path), false);
-        self.log(path, Op::Lstat, &result, |&kind| Outcome::Found(kind));
-        self.warn_unreadable(path, &result);
-        result
+        self.stat_as(path, Op::Lstat)
     }
 
-    fn warn_unreadable<T>(&self, path: &str, result: &Result<T, Failure>) {
-        if let Err(f @ Failure::Unreadable(_)) = result {
+    fn stat_as(&self, path: &str, op: Op) -> Result<FileKind, Failure> {
+        let result = self.kind_of(&normalize(path), op == Op::Stat);
+        self.log(path, op, &result, |&kind| Outcome::Found(kind));
+        if let Err(f @ Failure::Unreadable(_)) = &result {
             self.warn(Warning::at(f.code(), path, f.to_string()));
         }
+        result
     }
 
     fn kind_of(&self, rel: &str, follow: bool) -> Result<FileKind, Failure> {
@@ -659,17 +656,15 @@ fn read_outcome(content: &Content) -> Outcome {
 }
 
 fn decode(content: Content) -> Text {
-    match String::from_utf8(content.bytes) {
-        Ok(text) => Text {
-            text,
-            truncated: content.truncated,
-            invalid_utf8: false,
-        },
-        Err(e) => Text {
-            text: String::from_utf8_lossy(e.as_bytes()).into_owned(),
-            truncated: content.truncated,
-            invalid_utf8: true,
-        },
+    let (text, invalid_utf8) = match String::from_utf8(content.bytes) {
+        Ok(text) => (text, false),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
+    };
+    let truncated = content.truncated;
+    Text {
+        text,
+        truncated,
+        invalid_utf8,
     }
 }
 

@@ -1,13 +1,12 @@
 //! How a path inside the root becomes a file descriptor.
 //!
-//! Lookups are the kernel's `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` called directly, the
-//! call pathrs' own openat2 resolver makes, without its bookkeeping per call; where openat2 is missing
-//! (kernels before 5.6) or filtered by seccomp, pathrs' userspace emulation serves instead. An `O_PATH`
-//! handle is reopened for reading through `/proc/self/fd/N`, so the kernel opens the very inode the
-//! handle holds. That directory is found once through pathrs' `ProcfsHandle`, which checks that `/proc`
-//! is a real procfs and reaches `self/fd` without crossing a mount. It is the `/proc` we run under, not
-//! a private instance, and the links in it are not checked again per open: a mount over our own
-//! `fd/N` can only come from a process mounting in our namespace while we run, which owns us anyway.
+//! Lookups are the kernel's `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, the call pathrs' own
+//! openat2 resolver makes; where openat2 is missing (kernels before 5.6) or filtered by seccomp,
+//! pathrs' userspace emulation serves instead. An `O_PATH` handle is reopened for reading through
+//! `/proc/self/fd/N`, so the kernel opens the very inode the handle holds. That directory is found
+//! once through pathrs' `ProcfsHandle`, which checks that `/proc` is a real procfs and reaches
+//! `self/fd` without crossing a mount; a mount over our own `fd/N` later could only come from a
+//! process that already owns us.
 
 use std::cell::OnceCell;
 use std::ffi::OsString;
@@ -63,7 +62,14 @@ impl Resolver {
             };
             return Ok(lookup(self.root.as_fd(), rel, nofollow)?);
         }
-        fallback::resolve(&self.root, rel, follow)
+        let handle = if follow {
+            self.root.resolve(rel)
+        } else {
+            self.root.resolve_nofollow(rel)
+        };
+        handle
+            .map(OwnedFd::from)
+            .map_err(|e| Reason::from(&e).into())
     }
 
     /// Opens the file behind an `O_PATH` handle for reading, without resolving its path again (so a
@@ -104,7 +110,11 @@ impl Resolver {
     /// `pathrs::Root::readlink` does).
     pub(super) fn readlink(&self, rel: &str) -> Result<OsString, Failure> {
         if !self.openat2 {
-            return fallback::readlink(&self.root, rel);
+            return self
+                .root
+                .readlink(rel)
+                .map(Into::into)
+                .map_err(|e| Reason::from(&e).into());
         }
         let link = self.resolve(rel, false)?;
         nix::fcntl::readlinkat(&link, "").map_err(|errno| match errno {
@@ -119,37 +129,6 @@ impl Resolver {
 /// `N`, the name of `handle` = N in `/proc/self/fd`.
 fn fd_name(handle: &OwnedFd) -> String {
     handle.as_raw_fd().to_string()
-}
-
-/// The `pathrs` side, kept out of line so that its large stack frames (`pathrs::Root::readlink`'s
-/// buffer) are not paid by every caller when it never runs.
-mod fallback {
-    use super::*;
-
-    #[cold]
-    #[inline(never)]
-    pub(super) fn resolve(
-        root: &pathrs::Root,
-        rel: &str,
-        follow: bool,
-    ) -> Result<OwnedFd, Failure> {
-        let handle = if follow {
-            root.resolve(rel)
-        } else {
-            root.resolve_nofollow(rel)
-        };
-        handle
-            .map(OwnedFd::from)
-            .map_err(|e| Reason::from(&e).into())
-    }
-
-    #[cold]
-    #[inline(never)]
-    pub(super) fn readlink(root: &pathrs::Root, rel: &str) -> Result<OsString, Failure> {
-        root.readlink(rel)
-            .map(Into::into)
-            .map_err(|e| Reason::from(&e).into())
-    }
 }
 
 /// One `openat2(O_PATH, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, retried on `EAGAIN`.

@@ -1,18 +1,10 @@
 //! Update tooling: what keeps this host's OS current, on which channel, and whether it does so by itself.
 //!
-//! Image-based OSes each bring their own agent, and the agent is strong evidence of the OS family:
-//! update_engine (CoreOS, Flatcar, COS), locksmithd (CoreOS/Flatcar reboots), rpm-ostree (the ostree
-//! family; whether the host is *booted* from ostree is `filesystem.ostree_booted`), bootc (image-mode
-//! hosts), zincati (Fedora CoreOS), snapd (Ubuntu Core, but also every Ubuntu Server),
-//! transactional-update (MicroOS, SLE Micro), updog (Bottlerocket), systemd-sysupdate (image builds
-//! such as ParticleOS), system-image (Snappy 15.04), `ros` (RancherOS), kairos-agent (Kairos).
-//!
-//! Each agent is reported with its posture as its own files state it: `channel` (the stream or group
-//! it follows), `automatic` (whether it updates by itself: `None` when the files cannot tell, never a
-//! guess; COS, for one, keeps that choice in cloud metadata) and `strategy` (the agent's own name for
-//! how it finalizes or reboots). Where an agent documents a default for a missing setting, the default
-//! is reported; where a file that would decide is there but unreadable, the answer is `None`. The
-//! sources per agent are in [`probe`]'s arms. Nothing is executed.
+//! Image-based OSes each bring their own agent ([`AGENTS`]), strong evidence of the OS family. Each
+//! is reported with its posture as its own files state it: `channel` (the stream or group it
+//! follows), `automatic` (`None` when the files cannot tell, never a guess) and `strategy` (the
+//! agent's own name for how it reboots). A documented default for a missing setting is reported; a
+//! deciding file that is there but unreadable gives `None`. Sources are cited per agent below.
 
 mod snapd;
 mod zincati;

@@ -16,7 +16,7 @@ use crate::root::Root;
 use crate::warning::{Code, Warning};
 
 const STATE: &str = "var/lib/snapd/state.json";
-/// The state grows with installed snaps and pending changes; a few MiB is common on a busy host.
+/// The state grows with installed snaps and pending changes.
 const STATE_CAP: usize = 32 << 20;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
