@@ -226,21 +226,19 @@ fn ensure_not_probed(
         return Ok(());
     };
     let inside = normalize(&inside.to_string_lossy()).into_owned();
-    if inside.is_empty() {
-        return Err(RecordError::InsideProbed {
-            path: out.to_path_buf(),
-            probed: "the root itself".to_string(),
-            root: source,
-        });
-    }
-    let probed = journal
+    let mut probed = journal
         .iter()
         .map(|a| normalize(&a.path).into_owned())
-        .chain(plan.ends.iter().cloned());
+        .chain(plan.ends.iter().cloned())
+        .filter(|p| !p.is_empty());
     let overlaps = |p: &String| {
         *p == inside || p.starts_with(&format!("{inside}/")) || inside.starts_with(&format!("{p}/"))
     };
-    match probed.filter(|p| !p.is_empty()).find(overlaps) {
+    let found = match inside.is_empty() {
+        true => Some("the root itself".to_string()),
+        false => probed.find(overlaps),
+    };
+    match found {
         None => Ok(()),
         Some(probed) => Err(RecordError::InsideProbed {
             path: out.to_path_buf(),

@@ -126,7 +126,6 @@ fn container_marker(root: &Root) -> Option<(String, &'static str, String)> {
 /// systemd's ids for the names container managers write.
 fn container_id(name: &str) -> String {
     match name {
-        "oci" => "container-other".into(),
         "lxc-libvirt" | "lxc" | "systemd-nspawn" | "docker" | "podman" | "rkt" | "wsl"
         | "proot" | "pouch" | "openvz" => name.into(),
         _ => "container-other".into(),

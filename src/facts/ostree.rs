@@ -30,34 +30,33 @@ pub struct Ostree {
     pub bootc: Option<String>,
 }
 
-/// The `[origin]` keys of an origin file. Pure.
+/// The `[origin]` keys of an origin file (`refspec`, else `baserefspec`; the image). Pure.
 pub fn parse_origin(text: &str) -> (Option<String>, Option<String>) {
-    let mut group = "";
-    let (mut refspec, mut baserefspec, mut image) = (None, None, None);
+    let get = |key| ini_value(text, "origin", key);
+    let refspec = get("refspec").or_else(|| get("baserefspec"));
+    (refspec, get("container-image-reference"))
+}
+
+/// A key of a GLib/systemd-style INI file (`[Group]` then `Key=value`). Pure.
+pub fn ini_value(text: &str, group: &str, key: &str) -> Option<String> {
+    let mut current = "";
+    let mut value = None;
     for line in text.lines() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
+        if line.starts_with('#') || line.starts_with(';') {
             continue;
         }
         if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            group = name;
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        if group != "origin" {
-            continue;
-        }
-        let value = Some(value.trim().to_string()).filter(|v| !v.is_empty());
-        match key.trim() {
-            "refspec" => refspec = value,
-            "baserefspec" => baserefspec = value,
-            "container-image-reference" => image = value,
-            _ => {}
+            current = name.trim();
+        } else if current == group {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == key {
+                    value = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+                }
+            }
         }
     }
-    (refspec.or(baserefspec), image)
+    value
 }
 
 /// The path (relative to the root) of the deployment directory that `ostree=` points at, from the

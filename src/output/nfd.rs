@@ -59,14 +59,9 @@ pub fn render(p: &Profile) -> String {
     let version = id.version.as_deref();
     put(key("os.version"), version);
     let (major, minor) = version.map(numeric_parts).unwrap_or_default();
-    put(
-        key("os.version.major"),
-        major.map(|n| n.to_string()).as_deref(),
-    );
-    put(
-        key("os.version.minor"),
-        minor.map(|n| n.to_string()).as_deref(),
-    );
+    for (name, n) in [("os.version.major", major), ("os.version.minor", minor)] {
+        put(key(name), n.map(|n| n.to_string()).as_deref());
+    }
     put(key("selinux.mode"), p.security.selinux.mode.as_deref());
     put(
         key("apparmor.enabled"),

@@ -282,19 +282,10 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// Escapes a label value: backslash, double quote and line feed, per the text format.
 pub fn escape_label_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_help(v).replace('"', "\\\"")
 }
 
-/// Escapes HELP text: backslash and line feed (quotes are literal there).
+/// Escapes HELP text: backslash and line feed (quotes are literal there, unlike in label values).
 fn escape_help(v: &str) -> String {
     v.replace('\\', "\\\\").replace('\n', "\\n")
 }

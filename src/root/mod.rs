@@ -360,11 +360,8 @@ impl Root {
         })
     }
 
-    /// A manifest stands in for what git cannot hold, so it is honoured only in a recording: a root
-    /// that is not the live `/` and has no live procfs at `proc/` (a mounted host has one). A
-    /// manifest anywhere else could claim sockets that do not exist, so it is ignored with a
-    /// warning; a malformed one is a warning too, and the tree is probed as it is. One that is there
-    /// but unusable (a FIFO, a loop) is warned about by the read.
+    /// Honours a manifest only in a recording (not the live `/`, no live procfs at `proc/`): anywhere
+    /// else it could claim sockets that do not exist. Ignored or malformed, it is a warning.
     fn load_manifest(&mut self) {
         if self.live {
             return;
@@ -399,10 +396,8 @@ impl Root {
             .is_some_and(|fs| fs.filesystem_type() == PROC_SUPER_MAGIC)
     }
 
-    /// A host mounted at `/host` (a DaemonSet) runs on the kernel and hardware hostprint runs on: its
-    /// `proc/sys/kernel/random/boot_id` is ours. Then machine-level facts that come from an instruction
-    /// or a syscall (CPUID, `uname`) describe it too. Our own boot id is read directly: it is a fact
-    /// about the probing process, not about the root, and it is never reported.
+    /// Whether the root's boot id is ours (a host mounted at `/host`), so CPUID and `uname` describe
+    /// it too. Our own is read directly: it is about the probing process, and never reported.
     fn shares_our_kernel(&self) -> bool {
         let Ok(theirs) = self.read_text_quiet(BOOT_ID, 64) else {
             return false;
@@ -507,10 +502,8 @@ impl Root {
         }
     }
 
-    /// Reads a regular file, at most `cap` bytes. Warns (in the profile) about anything but success
-    /// or absence, so that every probe reports bad input the same way: a FIFO, a loop, a device, a
-    /// truncated or non-UTF-8 file is bad input wherever it is (PID 1's files and DMI strings
-    /// included), and an unreadable file is "unreadable", never absent.
+    /// Reads a regular file, at most `cap` bytes. Warns about anything but success or absence (a FIFO,
+    /// a loop, a truncated file), so every probe reports bad input alike; unreadable is never absent.
     pub fn read(&self, path: &str, cap: usize) -> Result<Content, Failure> {
         let result = self.read_inner(path, cap);
         self.log(path, Op::Read, &result, read_outcome);
@@ -540,9 +533,8 @@ impl Root {
         Ok(text)
     }
 
-    /// Reads text without warnings. Only for hostprint's own bookkeeping (comparing `boot_id` with
-    /// ours), never for a fact a probe reports: probes use [`Root::read_text`], so that bad input
-    /// at any path they read is warned about (tests/hostile.rs checks every one).
+    /// Reads text without warnings, for hostprint's own bookkeeping (comparing `boot_id` with ours);
+    /// probes use [`Root::read_text`], so bad input they read is always warned about.
     pub fn read_text_quiet(&self, path: &str, cap: usize) -> Result<Text, Failure> {
         let result = self.read_inner(path, cap);
         self.log(path, Op::Read, &result, read_outcome);

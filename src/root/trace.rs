@@ -50,16 +50,10 @@ pub enum Last {
 }
 
 impl Root {
-    /// Walks `path` one component at a time with chroot semantics (the kernel's: `..` at the top
-    /// stays at the top, an absolute target starts again from the top) and reports every directory
-    /// passed, every symlink met and what the path ends on. Each lookup is an `lstat` of a path whose
-    /// parents are real directories, so nothing is followed behind our back.
-    ///
-    /// Not journaled: it retraces paths the journal already holds. A walk that meets more links than
-    /// the kernel follows stops (its ELOOP); the links are reported, so a replayed loop fails the same
-    /// way. An absent path reports the directories that do exist, and the manifest entry a recorded
-    /// root has for it under the keys [`Root::stat`] would try. A link whose target is not UTF-8 is
-    /// reported but not followed: the paths the walk reports are text.
+    /// Walks `path` one `lstat` at a time with the kernel's chroot semantics and reports every
+    /// directory passed, every symlink met and what the path ends on. Not journaled. Past the kernel's
+    /// link limit the walk stops (a replayed loop fails alike); an absent path reports the directories
+    /// that exist and the manifest entry [`Root::stat`] would find; a non-UTF-8 link is not followed.
     pub fn trace(&self, path: &str, last: Last) -> Vec<Step> {
         let pathrs = self.paths.pathrs();
         let mut steps = Vec::new();

@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::facts::os_release::read_env_file;
-use crate::facts::ostree::Ostree;
+use crate::facts::ostree::{ini_value, Ostree};
 use crate::facts::units::{self, UnitState};
 use crate::root::{Failure, FileKind, Root};
 use crate::warning::{Code, Warning};
@@ -311,28 +311,6 @@ fn update_conf(root: &Root) -> Option<UpdateConf> {
         }
     }
     None
-}
-
-/// A key of a GLib/systemd-style INI file (`[Group]` then `Key=value`). Pure.
-pub fn ini_value(text: &str, group: &str, key: &str) -> Option<String> {
-    let mut current = "";
-    let mut value = None;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = name.trim();
-        } else if current == group {
-            if let Some((k, v)) = line.split_once('=') {
-                if k.trim() == key {
-                    value = Some(v.trim().to_string()).filter(|v| !v.is_empty());
-                }
-            }
-        }
-    }
-    value
 }
 
 /// Fedora CoreOS's stream: the last element of the refspec (`fedora:fedora/x86_64/coreos/stable`) or
