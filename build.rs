@@ -1,8 +1,8 @@
 //! Builds the shipped rules into the binary: `fingerprints/*.toml` (listed here, sorted, so a new file
 //! needs no Rust change) are parsed and validated by the library's own loader (`src/rules/format.rs`,
-//! compiled into this script) and written out as Rust code that constructs them. Parsing them at
-//! start-up would cost more than the whole probe (benches/README.md); an invalid shipped rule fails the build
-//! with the `file:line` message `hostprint fingerprints --check` would print. The emitter below
+//! compiled into this script) and written out as Rust code that constructs them, so the binary never
+//! parses its own rules; an invalid shipped rule fails the build with the `file:line` message
+//! `hostprint fingerprints --check` would print. The emitter below
 //! destructures every type without `..`, so a field added to the model fails to compile here until it
 //! is emitted too.
 

@@ -29,7 +29,7 @@ mod synthetic;
 #[global_allocator]
 static ALLOC: AllocProfiler = AllocProfiler::system();
 
-/// How many synthetic user rules the "large rule set" rows load (the target: 500 add ≤ 20 ms).
+/// How many synthetic user rules the "large rule set" rows load.
 const SYNTHETIC_RULES: usize = 500;
 
 fn main() {
