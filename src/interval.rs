@@ -23,16 +23,13 @@ pub const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Parses `--interval`: humantime's syntax (`30s`, `5m`, `1h 30m`), from [`MIN`] to [`MAX`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let expected = "expected a duration such as 30s, 5m or 1h, from 1s to 365d";
-    let d = match humantime::parse_duration(text) {
-        Ok(d) => d,
-        Err(humantime::DurationError::NumberOverflow) => {
-            return Err(format!("too long; {expected}"))
+    let d = humantime::parse_duration(text).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => format!("too long; {expected}"),
+        humantime::DurationError::UnknownUnit { unit, .. } => {
+            format!("unknown unit {unit:?}; {expected}")
         }
-        Err(humantime::DurationError::UnknownUnit { unit, .. }) => {
-            return Err(format!("unknown unit {unit:?}; {expected}"))
-        }
-        Err(_) => return Err(expected.to_string()),
-    };
+        _ => expected.to_string(),
+    })?;
     if d < MIN {
         return Err(format!("shorter than 1s; {expected}"));
     }

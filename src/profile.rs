@@ -297,9 +297,8 @@ fn os(facts: &Facts) -> Os {
             version_id: legacy.version_id.clone(),
             name: legacy.name.clone(),
             pretty_name: legacy.pretty_name.clone(),
-            variant_id: None,
-            id_like: Vec::new(),
             source: Some(legacy.source.clone()),
+            ..Os::default()
         };
     }
     let os_release = &facts.os_release;

@@ -138,7 +138,7 @@ pub fn record(source: &Path, rules: &RuleSet, out: &Path) -> Result<Summary, Rec
     // Refuse early, before probing, so a mistaken DIR costs nothing.
     ensure_empty(out)?;
     let capture = Rc::new(Capture::default());
-    let root = Root::open_tapped(source, capture.clone())?;
+    let root = Root::open_tapped(source, Some(capture.clone()))?;
     let profile = profile::build(&root, rules).profile;
     let journal = root.journal();
     let plan = Plan::new(&root, &journal, &capture);
@@ -511,7 +511,7 @@ mod tests {
 
     fn open_captured(source: &Path) -> Result<(Root, Rc<Capture>), RootError> {
         let capture = Rc::new(Capture::default());
-        let root = Root::open_tapped(source, capture.clone())?;
+        let root = Root::open_tapped(source, Some(capture.clone()))?;
         Ok((root, capture))
     }
 

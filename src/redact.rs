@@ -53,11 +53,10 @@ fn sensitive(key: &str) -> bool {
 /// the first credential-looking `key=value` or `key: value` (everything after it).
 pub fn mask(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
-    if let Some(masked) = mask_userinfo(&out) {
-        out = Cow::Owned(masked);
-    }
-    if let Some(masked) = mask_crypt_hashes(&out) {
-        out = Cow::Owned(masked);
+    for pass in [mask_userinfo, mask_crypt_hashes] {
+        if let Some(masked) = pass(&out) {
+            out = Cow::Owned(masked);
+        }
     }
     if let Some(at) = secret_value_start(&out) {
         let mut s = out.into_owned();

@@ -125,9 +125,7 @@ fn parse_suse(text: &str) -> Option<LegacyRelease> {
         (Some(v), Some(p)) if p != "0" => Some(format!("{v}.{p}")),
         (v, _) => v,
     };
-    let mut r = release(id, None, name, Some(head));
-    r.version_id = version;
-    Some(r)
+    Some(release(id, version.as_deref(), name, Some(head)))
 }
 
 fn parse_lsb(text: &str) -> Option<LegacyRelease> {
@@ -138,14 +136,10 @@ fn parse_lsb(text: &str) -> Option<LegacyRelease> {
         "debian" => "debian",
         _ => return None,
     };
-    let mut r = release(
-        id,
-        fields.get("DISTRIB_RELEASE").map(String::as_str),
-        distributor,
-        fields.get("DISTRIB_DESCRIPTION").map(String::as_str),
-    );
-    r.version_id = r.version_id.filter(|v| !v.is_empty());
-    Some(r)
+    let get = |key| fields.get(key).map(String::as_str);
+    let version = get("DISTRIB_RELEASE").filter(|v| !v.is_empty());
+    let pretty = get("DISTRIB_DESCRIPTION");
+    Some(release(id, version, distributor, pretty))
 }
 
 #[cfg(test)]

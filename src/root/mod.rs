@@ -292,15 +292,11 @@ impl Root {
     /// Opens `dir` as the root. `/` (after resolving symlinks) is the live host, which enables the
     /// few facts that do not come from files (uname, CPUID).
     pub fn open(dir: &Path) -> Result<Root, RootError> {
-        Root::open_with(dir, None)
+        Root::open_tapped(dir, None)
     }
 
     /// Like [`Root::open`], with `tap` seeing every read and listing from the first on.
-    pub fn open_tapped(dir: &Path, tap: Rc<dyn Tap>) -> Result<Root, RootError> {
-        Root::open_with(dir, Some(tap))
-    }
-
-    fn open_with(dir: &Path, tap: Option<Rc<dyn Tap>>) -> Result<Root, RootError> {
+    pub fn open_tapped(dir: &Path, tap: Option<Rc<dyn Tap>>) -> Result<Root, RootError> {
         let path = dir.to_path_buf();
         // The path the user names is followed as any path is (`./link`, `/proc/<pid>/root`, the
         // usual way to a container's root from the host); confinement starts inside it.

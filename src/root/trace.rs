@@ -58,7 +58,8 @@ impl Root {
         let pathrs = self.paths.pathrs();
         let mut steps = Vec::new();
         let mut here: Vec<String> = Vec::new();
-        let mut todo: VecDeque<String> = components(path);
+        let mut todo: VecDeque<String> =
+            crate::text::components(path).map(str::to_string).collect();
         let mut links = 0;
         // Every directory passed so far lets every user through (o+x).
         let mut searchable = true;
@@ -120,8 +121,8 @@ impl Root {
                     if target.starts_with('/') {
                         here.clear();
                     }
-                    for c in components(&target).into_iter().rev() {
-                        todo.push_front(c);
+                    for c in crate::text::components(&target).rev() {
+                        todo.push_front(c.to_string());
                     }
                 }
                 FileKind::Dir => {
@@ -160,11 +161,6 @@ impl Root {
         }
         steps
     }
-}
-
-/// [`crate::text::components`], owned, as the walk in `trace` consumes them.
-fn components(path: &str) -> VecDeque<String> {
-    crate::text::components(path).map(str::to_string).collect()
 }
 
 #[cfg(test)]

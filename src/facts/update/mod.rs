@@ -23,7 +23,7 @@ use crate::warning::{Code, Warning};
 pub use snapd::{parse_state as parse_snapd_state, SnapdPosture};
 pub use zincati::{merge_fragments as merge_zincati_fragments, ZincatiPosture};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct UpdateAgent {
     pub agent: &'static str,
     /// The stream, group or channel the agent follows (Omaha `GROUP`, Fedora CoreOS stream, snap
@@ -99,10 +99,8 @@ pub fn probe(root: &Root, ostree: &Ostree) -> Vec<UpdateAgent> {
         };
         let mut entry = UpdateAgent {
             agent,
-            channel: None,
-            automatic: None,
-            strategy: None,
             source: source.to_string(),
+            ..UpdateAgent::default()
         };
         match *agent {
             "update_engine" => update_engine(root, &mut entry),
