@@ -1,15 +1,11 @@
 //! Output hygiene for text that came from the host: credentials masked, control characters escaped.
 //!
-//! Command lines and quoted file lines can carry secrets (`--token=…`, `postgres://u:pw@…`,
-//! `ignition.config.url=https://user:pass@…`, `password: …`), and hostprint's output is written 0644
-//! and shipped to monitoring. [`mask`] keeps the key and replaces its value with `***`, as process
-//! monitors mask arguments: the value after a `=` or `:` whose key ends in a credential word
-//! (password, token, secret, key, auth, …), the password of a URL's `user:password@`, and a crypt(3)
-//! hash field (`root:$6$…`). [`mask_cmdline`] also masks the value given as the next argument
-//! (`--password hunter2`). A key that merely looks sensitive costs its value, which is the safe side.
-//!
-//! [`escape_control`] makes host text safe to print to a terminal: an os-release `PRETTY_NAME` with
-//! `ESC[8m` would hide what follows, an OSC sequence could retitle the terminal or forge a link.
+//! Command lines and quoted file lines can carry secrets, and hostprint's output is written 0644 and
+//! shipped to monitoring. [`mask`] replaces with `***` the value after a `=` or `:` whose key ends in
+//! a credential word (password, token, key, …), a URL's `user:password@` password and a crypt(3) hash
+//! field; [`mask_cmdline`] also the argument after such an option (`--password hunter2`). A key that
+//! merely looks sensitive costs its value, which is the safe side. [`escape_control`] makes host text
+//! safe for a terminal: `ESC[8m` in a `PRETTY_NAME` would hide what follows, OSC could forge a link.
 
 use std::borrow::Cow;
 
