@@ -188,3 +188,44 @@ fn an_unreadable_root_gave_a_profile_of_permission_errors() {
         nobody.stderr
     );
 }
+
+/// `/` bound elsewhere (`mount --rbind / DIR`) is the same directory, so it is the live root: in a
+/// UTS and cgroup namespace of hostprint's own, it must answer what `--root /` answers about what
+/// those namespaces decide (`environment.container`, `host.hostname`). Were it taken for a host
+/// mounted into a pod, our own namespaces would be discounted and the two would differ.
+#[test]
+#[ignore = "needs root"]
+fn a_bind_mount_of_slash_answers_as_slash() {
+    let bound = tempfile::tempdir().unwrap();
+    let script = r#"hostname hostprint-test-uts && mount --rbind / "$0" && "$1" --root "$0" --format json && echo && echo SPLIT && exec "$1" --root / --format json"#;
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--uts", "--cgroup"])
+        .args(["sh", "-c", script])
+        .arg(bound.path())
+        .arg(env!("CARGO_BIN_EXE_hostprint"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let (bound_view, slash_view) = out.split_once("\nSPLIT\n").expect("two profiles");
+    let parse = |s: &str| -> serde_json::Value {
+        serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+    };
+    let (bound_view, slash_view) = (parse(bound_view), parse(slash_view));
+    for (section, key) in [
+        ("environment", "container"),
+        ("environment", "virtualization"),
+        ("host", "hostname"),
+        ("host", "architecture"),
+    ] {
+        assert_eq!(
+            bound_view[section][key], slash_view[section][key],
+            "{section}.{key}: bound {bound_view}\n/ {slash_view}"
+        );
+    }
+    println!(
+        "container {}, hostname {}",
+        slash_view["environment"]["container"], slash_view["host"]["hostname"]
+    );
+}
