@@ -229,3 +229,52 @@ fn a_bind_mount_of_slash_answers_as_slash() {
         slash_view["environment"]["container"], slash_view["host"]["hostname"]
     );
 }
+
+/// A DaemonSet's pod: its own `/` (a tmpfs holding the binary and the system's libraries), the
+/// machine's `/` bound at `/host`, and UTS and cgroup namespaces of its own. `/host` is then not the
+/// live root but runs on our kernel, so our own namespaces must be discounted: the node's hostname,
+/// not the pod's, and the container verdict `--root /` gives outside the pod.
+#[test]
+#[ignore = "needs root"]
+fn a_host_mounted_into_a_pod_answers_for_the_host() {
+    let pod = tempfile::tempdir().unwrap();
+    let script = r#"set -e; hostname hostprint-test-pod; R=$0
+        mount -t tmpfs tmpfs "$R"
+        for d in usr lib lib64 bin proc; do
+            if [ -L /$d ]; then cp -P /$d "$R/$d"
+            elif [ -d /$d ]; then mkdir "$R/$d"; mount --rbind /$d "$R/$d"; fi
+        done
+        mkdir "$R/host"; mount --rbind / "$R/host"
+        cp "$1" "$R/hostprint"
+        exec chroot "$R" /hostprint --root /host --format json"#;
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--uts", "--cgroup"])
+        .args(["sh", "-c", script])
+        .arg(pod.path())
+        .arg(env!("CARGO_BIN_EXE_hostprint"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let in_pod: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let outside = run(
+        {
+            let mut c = bin();
+            c.args(["--root", "/", "--format", "json"]);
+            c
+        },
+        LIMIT,
+    )
+    .json();
+    assert_ne!(in_pod["host"]["hostname"], "hostprint-test-pod", "{in_pod}");
+    for (section, key) in [
+        ("environment", "container"),
+        ("host", "hostname"),
+        ("host", "architecture"),
+    ] {
+        assert_eq!(
+            in_pod[section][key], outside[section][key],
+            "{section}.{key}: in the pod {in_pod}\noutside {outside}"
+        );
+    }
+}
