@@ -189,6 +189,21 @@ fn an_unreadable_root_gave_a_profile_of_permission_errors() {
     );
 }
 
+/// Runs `sh -c script DIR HOSTPRINT` in private mount, UTS and cgroup namespaces; fails on a
+/// non-zero exit.
+fn in_own_namespaces(script: &str, dir: &std::path::Path) -> std::process::Output {
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--uts", "--cgroup"])
+        .args(["sh", "-c", script])
+        .arg(dir)
+        .arg(env!("CARGO_BIN_EXE_hostprint"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
 /// `/` bound elsewhere (`mount --rbind / DIR`) is the same directory, so it is the live root: in a
 /// UTS and cgroup namespace of hostprint's own, it must answer what `--root /` answers about what
 /// those namespaces decide (`environment.container`, `host.hostname`). Were it taken for a host
@@ -198,15 +213,7 @@ fn an_unreadable_root_gave_a_profile_of_permission_errors() {
 fn a_bind_mount_of_slash_answers_as_slash() {
     let bound = tempfile::tempdir().unwrap();
     let script = r#"hostname hostprint-test-uts && mount --rbind / "$0" && "$1" --root "$0" --format json && echo && echo SPLIT && exec "$1" --root / --format json"#;
-    let o = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--uts", "--cgroup"])
-        .args(["sh", "-c", script])
-        .arg(bound.path())
-        .arg(env!("CARGO_BIN_EXE_hostprint"))
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = in_own_namespaces(script, bound.path());
     let out = String::from_utf8(o.stdout).unwrap();
     let (bound_view, slash_view) = out.split_once("\nSPLIT\n").expect("two profiles");
     let parse = |s: &str| -> serde_json::Value {
@@ -247,15 +254,7 @@ fn a_host_mounted_into_a_pod_answers_for_the_host() {
         mkdir "$R/host"; mount --rbind / "$R/host"
         cp "$1" "$R/hostprint"
         exec chroot "$R" /hostprint --root /host --format json"#;
-    let o = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--uts", "--cgroup"])
-        .args(["sh", "-c", script])
-        .arg(pod.path())
-        .arg(env!("CARGO_BIN_EXE_hostprint"))
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = in_own_namespaces(script, pod.path());
     let in_pod: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let outside = run(
         {
