@@ -115,6 +115,9 @@ struct Probed {
     path: String,
     used: Use,
     base: Base,
+    /// Looked at only because an enabler is there (an agent's unit links and reboot marks, read
+    /// once its binary is found): not in the bare root's journal.
+    conditional: bool,
 }
 
 /// True when `path` is `dir` or lies under it.
@@ -139,12 +142,16 @@ fn probed() -> &'static [Probed] {
     PROBED.get_or_init(|| {
         let rules = RuleSet::embedded().unwrap();
         let mut out: Vec<Probed> = Vec::new();
+        let mut bare = BTreeSet::new();
         for base in [Base::Enabled, Base::Bare] {
             let dir = tempfile::tempdir().unwrap();
             lay_base(dir.path(), base, &[]);
             let root = Root::open(dir.path()).unwrap();
             profile::build(&root, &rules);
             for access in root.journal() {
+                if base == Base::Bare {
+                    bare.insert(access.path.clone());
+                }
                 let used = match access.op {
                     Op::Read => Use::Read,
                     Op::Readlink => Use::Readlink,
@@ -159,9 +166,13 @@ fn probed() -> &'static [Probed] {
                         path: access.path,
                         used,
                         base,
+                        conditional: false,
                     }),
                 }
             }
+        }
+        for p in &mut out {
+            p.conditional = !bare.contains(&p.path);
         }
         out.sort_by(|a, b| a.path.cmp(&b.path));
         out
@@ -394,6 +405,9 @@ fn judge(lab: &Lab, case: &Case, run: &Run, gone: &[String]) -> Vec<String> {
         // checked); a namespace link that is not one is warned about; PID 1's exe is recorded.
         let reason = match p.used {
             _ if BOOKKEEPING.contains(&p.path.as_str()) => None,
+            // A zincati fragment that is a symlink (other than to /dev/null) is skipped unread, as
+            // zincati's scan skips it (src/facts/update/zincati.rs): a loop there is never followed.
+            _ if hostile == Hostile::Loop && p.path.contains("zincati/config.d/") => None,
             Use::Read => hostile.reason(),
             Use::Stat if hostile == Hostile::Loop => hostile.reason(),
             Use::Readlink if p.path.contains("/ns/") && !hostile.is_escape() => {
@@ -426,12 +440,15 @@ fn judge(lab: &Lab, case: &Case, run: &Run, gone: &[String]) -> Vec<String> {
             ));
         }
     }
-    // A readlink reports the link text itself (a fact), so only a parent escape must look absent.
+    // A readlink reports the link text itself (a fact), and so does an enablement link by being
+    // there: systemd wants a unit by the link's name in `<target>.wants/` whatever it points at
+    // (systemd `src/core/load-dropin.c`, `process_deps`), and a recorded root's links dangle. So an
+    // escape link there counts as that link, dangling inside the root; only a parent escape (no
+    // `.wants/` directory at all) must look absent.
     let same_as_absent = hostile.is_escape()
-        && case
-            .paths
-            .iter()
-            .all(|p| p.used != Use::Readlink || hostile == Hostile::ParentEscape);
+        && case.paths.iter().all(|p| {
+            (p.used != Use::Readlink && !unit_link(p)) || hostile == Hostile::ParentEscape
+        });
     if same_as_absent {
         let expected = baseline(lab, case.base, gone);
         if profile != expected {
@@ -459,9 +476,7 @@ fn applies(p: &Probed, hostile: Hostile) -> bool {
     }
 }
 
-/// A systemd unit's enablement or mask link: looked at only for an update agent whose own marker is
-/// there, so it cannot join the markers made hostile all at once (the agent's marker would be hostile
-/// too, and the link never looked at); it runs on its own.
+/// A systemd unit's enablement or mask link.
 fn unit_link(p: &Probed) -> bool {
     p.path.contains("systemd/system/")
         && (p.path.ends_with(".service") || p.path.ends_with(".timer"))
@@ -472,10 +487,12 @@ fn matrix(classes: &[Hostile], uses: &[Use]) {
     let mut cases = Vec::new();
     for &hostile in classes {
         let wanted = |p: &&Probed| uses.contains(&p.used) && applies(p, hostile);
+        // A conditional marker cannot join the markers made hostile all at once: the marker that
+        // makes it be looked at (an agent's binary) would be hostile too, and it never looked at.
         for p in probed()
             .iter()
             .filter(wanted)
-            .filter(|p| p.used != Use::Stat || unit_link(p))
+            .filter(|p| p.used != Use::Stat || p.conditional)
         {
             cases.push(Case {
                 paths: vec![p],
@@ -487,7 +504,7 @@ fn matrix(classes: &[Hostile], uses: &[Use]) {
             let markers: Vec<&Probed> = probed()
                 .iter()
                 .filter(wanted)
-                .filter(|p| p.used == Use::Stat && p.base == base && !unit_link(p))
+                .filter(|p| p.used == Use::Stat && p.base == base && !p.conditional)
                 .collect();
             if !markers.is_empty() {
                 cases.push(Case {

@@ -188,3 +188,92 @@ fn an_unreadable_root_gave_a_profile_of_permission_errors() {
         nobody.stderr
     );
 }
+
+/// Runs `sh -c script DIR HOSTPRINT` in private mount, UTS and cgroup namespaces; fails on a
+/// non-zero exit.
+fn in_own_namespaces(script: &str, dir: &std::path::Path) -> std::process::Output {
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--uts", "--cgroup"])
+        .args(["sh", "-c", script])
+        .arg(dir)
+        .arg(env!("CARGO_BIN_EXE_hostprint"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+/// `/` bound elsewhere (`mount --rbind / DIR`) is the same directory, so it is the live root: in a
+/// UTS and cgroup namespace of hostprint's own, it must answer what `--root /` answers about what
+/// those namespaces decide (`environment.container`, `host.hostname`). Were it taken for a host
+/// mounted into a pod, our own namespaces would be discounted and the two would differ.
+#[test]
+#[ignore = "needs root"]
+fn a_bind_mount_of_slash_answers_as_slash() {
+    let bound = tempfile::tempdir().unwrap();
+    let script = r#"hostname hostprint-test-uts && mount --rbind / "$0" && "$1" --root "$0" --format json && echo && echo SPLIT && exec "$1" --root / --format json"#;
+    let o = in_own_namespaces(script, bound.path());
+    let out = String::from_utf8(o.stdout).unwrap();
+    let (bound_view, slash_view) = out.split_once("\nSPLIT\n").expect("two profiles");
+    let parse = |s: &str| -> serde_json::Value {
+        serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+    };
+    let (bound_view, slash_view) = (parse(bound_view), parse(slash_view));
+    for (section, key) in [
+        ("environment", "container"),
+        ("environment", "virtualization"),
+        ("host", "hostname"),
+        ("host", "architecture"),
+    ] {
+        assert_eq!(
+            bound_view[section][key], slash_view[section][key],
+            "{section}.{key}: bound {bound_view}\n/ {slash_view}"
+        );
+    }
+    println!(
+        "container {}, hostname {}",
+        slash_view["environment"]["container"], slash_view["host"]["hostname"]
+    );
+}
+
+/// A DaemonSet's pod: its own `/` (a tmpfs holding the binary and the system's libraries), the
+/// machine's `/` bound at `/host`, and UTS and cgroup namespaces of its own. `/host` is then not the
+/// live root but runs on our kernel, so our own namespaces must be discounted: the node's hostname,
+/// not the pod's, and the container verdict `--root /` gives outside the pod.
+#[test]
+#[ignore = "needs root"]
+fn a_host_mounted_into_a_pod_answers_for_the_host() {
+    let pod = tempfile::tempdir().unwrap();
+    let script = r#"set -e; hostname hostprint-test-pod; R=$0
+        mount -t tmpfs tmpfs "$R"
+        for d in usr lib lib64 bin proc; do
+            if [ -L /$d ]; then cp -P /$d "$R/$d"
+            elif [ -d /$d ]; then mkdir "$R/$d"; mount --rbind /$d "$R/$d"; fi
+        done
+        mkdir "$R/host"; mount --rbind / "$R/host"
+        cp "$1" "$R/hostprint"
+        exec chroot "$R" /hostprint --root /host --format json"#;
+    let o = in_own_namespaces(script, pod.path());
+    let in_pod: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let outside = run(
+        {
+            let mut c = bin();
+            c.args(["--root", "/", "--format", "json"]);
+            c
+        },
+        LIMIT,
+    )
+    .json();
+    assert_ne!(in_pod["host"]["hostname"], "hostprint-test-pod", "{in_pod}");
+    for (section, key) in [
+        ("environment", "container"),
+        ("host", "hostname"),
+        ("host", "architecture"),
+    ] {
+        assert_eq!(
+            in_pod[section][key], outside[section][key],
+            "{section}.{key}: in the pod {in_pod}\noutside {outside}"
+        );
+    }
+}

@@ -192,8 +192,9 @@ pub fn status_kib(pid: &str, field: &str) -> i64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-/// Files that make a probe's conditional reads happen: an agent's binary makes its configuration be
-/// read, a PID 1 namespace link makes the cgroup link be read, … (the hostile and memory tests take
+/// Files that make a probe's conditional reads happen: an agent's binary makes its configuration and
+/// unit links be looked at, a PID 1 namespace link makes the cgroup link be read, an ostree boot its
+/// deployment, … (the hostile and memory tests take
 /// the paths read from the journal of a root that has these).
 pub const ENABLERS: &[(&str, Enabler)] = &[
     ("usr/sbin/update_engine", Enabler::File("")),
@@ -203,6 +204,27 @@ pub const ENABLERS: &[(&str, Enabler)] = &[
         Enabler::File("[service]\nchannel: seed\n"),
     ),
     ("proc/1/ns/pid", Enabler::Link("pid:[4026531836]")),
+    ("usr/bin/rpm-ostree", Enabler::File("")),
+    ("usr/libexec/zincati", Enabler::File("")),
+    ("usr/lib/snapd/snapd", Enabler::File("")),
+    ("usr/sbin/transactional-update", Enabler::File("")),
+    ("usr/bin/updog", Enabler::File("")),
+    ("usr/bin/bootc", Enabler::File("")),
+    // A policy that acts only with its timer enabled: makes the timer's links be looked at.
+    (
+        "etc/rpm-ostreed.conf",
+        Enabler::File("[Daemon]\nAutomaticUpdatePolicy=stage\n"),
+    ),
+    (
+        "etc/zincati/config.d/90-updates.toml",
+        Enabler::File("[updates]\nstrategy = \"fleet_lock\"\n"),
+    ),
+    // An ostree boot: its deployment's origin and reboot marks are looked for.
+    ("run/ostree-booted", Enabler::File("")),
+    (
+        "ostree/deploy/fedora-coreos/deploy/0123abcd.0.origin",
+        Enabler::File("[origin]\nrefspec=fedora:fedora/x86_64/coreos/stable\n"),
+    ),
 ];
 
 #[derive(Clone, Copy, Debug)]

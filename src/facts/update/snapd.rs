@@ -9,15 +9,18 @@
 //! strategy is `refresh.timer` where the admin set one. Core settings are stored under
 //! `data.config.core`, nested by dotted name.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
 
 use crate::facts::os_release::read_env_file;
 use crate::root::Root;
 use crate::warning::{Code, Warning};
 
 const STATE: &str = "var/lib/snapd/state.json";
-/// The state grows with installed snaps and pending changes.
-const STATE_CAP: usize = 32 << 20;
+/// The state grows with installed snaps and pending changes; past the cap other large host files
+/// have, the posture is unknown and a truncation warning says why (bounded memory: tests/memory.rs).
+const STATE_CAP: usize = 4 << 20;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SnapdPosture {
@@ -26,35 +29,73 @@ pub struct SnapdPosture {
     pub strategy: Option<String>,
 }
 
-/// Reads the posture from state.json's text, for the boot base `base` (from modeenv). Pure.
+/// The few parts of state.json read here. Everything else (change logs, sequences, cohorts) is
+/// skipped by the parser without being kept, so parsing costs little beyond the text itself.
+#[derive(Deserialize)]
+struct State {
+    data: Data,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(default)]
+    snaps: Option<BTreeMap<String, Snap>>,
+    #[serde(default)]
+    config: Option<Config>,
+}
+
+#[derive(Deserialize)]
+struct Snap {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Config {
+    #[serde(default)]
+    core: Option<Core>,
+}
+
+#[derive(Deserialize)]
+struct Core {
+    #[serde(default)]
+    refresh: Option<Refresh>,
+}
+
+#[derive(Deserialize)]
+struct Refresh {
+    #[serde(default)]
+    hold: Option<String>,
+    #[serde(default)]
+    timer: Option<String>,
+}
+
+/// Reads the posture from state.json's text, for the boot base `base` (from modeenv). `None` when the
+/// text is not snapd's state (not JSON, no `data`, a setting of the wrong type). Pure.
 pub fn parse_state(text: &str, base: Option<&str>) -> Option<SnapdPosture> {
-    let state: Value = serde_json::from_str(text).ok()?;
-    let data = state.get("data")?;
-    let snaps = data.get("snaps").and_then(Value::as_object);
+    let state: State = serde_json::from_str(text).ok()?;
+    let snaps = state.data.snaps.unwrap_or_default();
     let os_snap = base.map(str::to_string).or_else(|| {
-        snaps?
+        snaps
             .iter()
-            .find(|(_, s)| s.get("type").and_then(Value::as_str) == Some("os"))
+            .find(|(_, s)| s.kind.as_deref() == Some("os"))
             .map(|(name, _)| name.clone())
     });
-    let channel = os_snap.and_then(|name| {
-        snaps?
-            .get(&name)?
-            .get("channel")?
-            .as_str()
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-    });
-    let refresh = data.pointer("/config/core/refresh");
-    let hold = refresh.and_then(|r| r.get("hold")).and_then(Value::as_str);
+    let channel = os_snap
+        .and_then(|name| snaps.get(&name)?.channel.clone())
+        .filter(|c| !c.is_empty());
+    let refresh = state.data.config.and_then(|c| c.core?.refresh);
+    let hold = refresh.as_ref().and_then(|r| r.hold.as_deref());
+    let automatic = Some(hold != Some("forever"));
     let strategy = refresh
-        .and_then(|r| r.get("timer"))
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
+        .as_ref()
+        .and_then(|r| r.timer.clone())
+        .filter(|t| !t.is_empty());
     Some(SnapdPosture {
         channel,
-        automatic: Some(hold != Some("forever")),
+        automatic,
         strategy,
     })
 }
@@ -132,6 +173,9 @@ mod tests {
         assert_eq!(parse_state("", None), None);
         assert_eq!(parse_state("[]", None), None);
         assert_eq!(parse_state("{\"x\":1}", None), None);
+        // A setting of the wrong type makes the state unreadable, not a default.
+        let odd = r#"{"data":{"config":{"core":{"refresh":{"hold":true}}}}}"#;
+        assert_eq!(parse_state(odd, None), None);
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //!
 //! Zincati reads `*.toml` fragments from `usr/lib/zincati/config.d/`, `run/zincati/config.d/` and
 //! `etc/zincati/config.d/`; a file in a later directory replaces the file of the same name in an
-//! earlier one, a fragment linked to `/dev/null` is dropped, and the fragments are then merged in
-//! file-name order, the last setting winning (coreos/zincati `src/config/mod.rs`, `inputs.rs`, via
-//! liboverdrop). Unset, `enabled` is true and the strategy resolves to `immediate` (zincati
-//! `inputs.rs`; docs "Updates strategy").
+//! earlier one, a link to `/dev/null` drops the earlier same-named fragment, and the fragments are
+//! then merged in file-name order, the last setting winning (coreos/zincati `src/config/mod.rs`,
+//! `inputs.rs`). The scan is liboverdrop's (coreos/liboverdrop-rs `src/lib.rs`, `scan`): it looks at
+//! each entry without following it and keeps only regular files, so any other symlink, a directory
+//! or a FIFO is skipped unread, as it is here. Unset, `enabled` is true and the strategy resolves to
+//! `immediate` (zincati `inputs.rs`; docs "Updates strategy").
 
 use std::collections::BTreeMap;
 
-use crate::root::{FileKind, Root};
+use crate::root::{Failure, FileKind, Root};
 use crate::warning::{Code, Warning};
 
 /// Later directories replace same-named fragments of earlier ones (zincati's order).
@@ -53,28 +55,47 @@ pub fn merge_fragments(fragments: &[Option<toml::Table>]) -> ZincatiPosture {
 }
 
 pub fn probe(root: &Root) -> ZincatiPosture {
-    // File name → its path in the latest directory that has it.
-    let mut by_name: BTreeMap<String, String> = BTreeMap::new();
+    // File name → its path in the latest directory that has it; `None` when that entry could not be
+    // looked at, so what it sets is unknown.
+    let mut by_name: BTreeMap<String, Option<String>> = BTreeMap::new();
     for dir in DIRS {
         let Ok(names) = root.list(dir, LIST_MAX) else {
             continue;
         };
         for name in names.into_iter().filter(|n| n.ends_with(".toml")) {
             let path = format!("{dir}/{name}");
-            by_name.insert(name, path);
+            match root.lstat(&path) {
+                Ok(FileKind::File) => {
+                    by_name.insert(name, Some(path));
+                }
+                Ok(FileKind::Symlink) => {
+                    if root.readlink(&path).is_ok_and(|t| t == "/dev/null") {
+                        by_name.remove(&name);
+                    }
+                }
+                // A FIFO or directory named like a fragment: zincati skips it, but the admin who put
+                // it there likely meant a setting.
+                Ok(kind) => root.warn(Warning::at(
+                    Code::WrongKind,
+                    &path,
+                    format!(
+                        "is a {}, not a regular file; zincati skips it",
+                        kind.as_str()
+                    ),
+                )),
+                Err(Failure::Absent) => {}
+                // Not ours to look at (lstat warned).
+                Err(_) => {
+                    by_name.insert(name, None);
+                }
+            }
         }
     }
     let fragments: Vec<Option<toml::Table>> = by_name
         .values()
-        .filter(|path| !masked(root, path))
-        .map(|path| read_fragment(root, path))
+        .map(|path| read_fragment(root, path.as_deref()?))
         .collect();
     merge_fragments(&fragments)
-}
-
-fn masked(root: &Root, path: &str) -> bool {
-    matches!(root.lstat(path), Ok(FileKind::Symlink))
-        && root.readlink(path).is_ok_and(|t| t == "/dev/null")
 }
 
 fn read_fragment(root: &Root, path: &str) -> Option<toml::Table> {
@@ -120,6 +141,53 @@ mod tests {
         ]);
         assert_eq!(p.enabled, Some(false));
         assert_eq!(p.strategy.as_deref(), Some("fleet_lock"));
+    }
+
+    /// liboverdrop's scan: only regular files count, `/dev/null` drops the earlier same-named one.
+    #[test]
+    fn only_regular_fragments_are_read() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for sub in DIRS {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let vendor = d.join("usr/lib/zincati/config.d");
+        std::fs::write(vendor.join("10-off.toml"), "[updates]\nenabled = false\n").unwrap();
+        std::fs::write(
+            vendor.join("20-lock.toml"),
+            "[updates]\nstrategy = \"fleet_lock\"\n",
+        )
+        .unwrap();
+        let admin = d.join("etc/zincati/config.d");
+        symlink("/dev/null", admin.join("10-off.toml")).unwrap();
+        // Skipped by zincati: a link to a fragment, and a directory.
+        std::fs::write(
+            d.join("etc/periodic.toml"),
+            "[updates]\nstrategy = \"periodic\"\n",
+        )
+        .unwrap();
+        symlink("/etc/periodic.toml", admin.join("30-linked.toml")).unwrap();
+        std::fs::create_dir(admin.join("40-dir.toml")).unwrap();
+        let root = Root::open(d).unwrap();
+        let p = probe(&root);
+        assert_eq!(
+            p.enabled,
+            Some(true),
+            "10-off.toml was dropped by /dev/null"
+        );
+        assert_eq!(
+            p.strategy.as_deref(),
+            Some("fleet_lock"),
+            "the link is skipped"
+        );
+        let warnings = root.take_warnings();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.path.as_deref() == Some("etc/zincati/config.d/40-dir.toml")),
+            "{warnings:?}"
+        );
     }
 
     #[test]
