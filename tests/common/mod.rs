@@ -318,7 +318,8 @@ pub fn wait_for_rewrite(target: &Path) {
     });
 }
 
-/// A copy of `sleep` named `etcd`: a running etcd to `--processes`, until dropped.
+/// `sleep` run through a link named `etcd`: a running etcd to `--processes`, until dropped. A link,
+/// not a copy: exec of a file just written can fail with ETXTBSY while another test thread forks.
 pub struct FakeEtcd {
     child: std::process::Child,
     _dir: tempfile::TempDir,
@@ -328,7 +329,7 @@ impl FakeEtcd {
     pub fn start() -> FakeEtcd {
         let dir = tempfile::tempdir().unwrap();
         let etcd = dir.path().join("etcd");
-        std::fs::copy("/bin/sleep", &etcd).unwrap();
+        std::os::unix::fs::symlink("/bin/sleep", &etcd).unwrap();
         // spawn returns once the exec has happened, so the process already has its name.
         let child = Command::new(&etcd).arg("60").spawn().unwrap();
         FakeEtcd { child, _dir: dir }
