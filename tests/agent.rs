@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use common::exposition::parse_exposition;
 use common::{
     bin, chmod, entries, flatcar_root, hostprint, is_root, prometheus, stamp, status_kib, stderr,
-    tree, unprivileged, wait_for, wait_for_rewrite, NOBODY,
+    tree, unprivileged_bin, wait_for, wait_for_rewrite, NOBODY,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -128,7 +128,7 @@ fn an_output_directory_that_turns_unwritable_keeps_the_last_file_and_recovers() 
         std::os::unix::fs::chown(out.path(), Some(NOBODY), Some(NOBODY)).unwrap();
     }
     let target = out.path().join("hostprint.json");
-    let mut child = unprivileged(&mut bin())
+    let mut child = unprivileged_bin()
         .args(["--root", root.path().to_str().unwrap(), "--format", "json"])
         // Rounds on demand (SIGHUP), not on the clock.
         .args(["--interval", "1h", "--output"])

@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 
-use common::{bin, chmod, entries, flatcar_root, prometheus, stderr, tree, unprivileged};
+use common::{bin, chmod, entries, flatcar_root, prometheus, stderr, tree, unprivileged_bin};
 
 #[test]
 fn output_is_written_whole_with_mode_0644_whatever_the_umask() {
@@ -59,10 +59,11 @@ fn unwritable_output_is_exit_1_naming_the_path() {
         (blocker.path().to_path_buf(), false),
         (ro.path().join("out.prom"), true),
     ] {
-        let mut cmd = bin();
-        if without_privileges {
-            unprivileged(&mut cmd);
-        }
+        let mut cmd = if without_privileges {
+            unprivileged_bin()
+        } else {
+            bin()
+        };
         let o = cmd
             .args([
                 "--root",

@@ -11,13 +11,13 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, chmod, probe_json, run, tree, unprivileged, warnings, Run};
+use common::{bin, chmod, probe_json, run, tree, unprivileged_bin, warnings, Run};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn without_privileges(args: &[&str]) -> Run {
-    let mut cmd = bin();
-    unprivileged(&mut cmd).args(args);
+    let mut cmd = unprivileged_bin();
+    cmd.args(args);
     run(cmd, LIMIT)
 }
 

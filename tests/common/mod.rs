@@ -274,15 +274,32 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Makes `cmd` run without privileges, so that permission bits apply to it: as uid/gid 65534 when
-/// the tests run as root (root's CAP_DAC_OVERRIDE ignores modes), as the current user otherwise. What
-/// it must reach must then be open to others (mode 0755), as a tempdir is not.
-pub fn unprivileged(cmd: &mut Command) -> &mut Command {
-    if is_root() {
-        std::os::unix::process::CommandExt::uid(cmd, NOBODY);
-        std::os::unix::process::CommandExt::gid(cmd, NOBODY);
+/// The binary, run without privileges so that permission bits apply to it: as uid/gid 65534 when
+/// the tests run as root (root's CAP_DAC_OVERRIDE ignores modes), as the current user otherwise.
+/// uid 65534 may not reach the build directory (a checkout under a 0700 directory), so it runs the
+/// binary through a link (or a copy, across filesystems) in a directory open to everyone. What it
+/// must reach must then be open to others too (mode 0755), as a tempdir is not.
+pub fn unprivileged_bin() -> Command {
+    if !is_root() {
+        return bin();
     }
-    cmd
+    static REACHABLE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = REACHABLE.get_or_init(|| {
+        let dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+        chmod(dir.path(), 0o755);
+        let exe = dir.path().join("hostprint");
+        let built = env!("CARGO_BIN_EXE_hostprint");
+        if std::fs::hard_link(built, &exe).is_err() {
+            std::fs::copy(built, &exe).unwrap();
+            chmod(&exe, 0o755);
+        }
+        dir
+    });
+    let mut c = Command::new(dir.path().join("hostprint"));
+    c.env_remove("RUST_LOG");
+    std::os::unix::process::CommandExt::uid(&mut c, NOBODY);
+    std::os::unix::process::CommandExt::gid(&mut c, NOBODY);
+    c
 }
 
 /// The names in `dir`, sorted (an output directory must hold only the output after any round).
