@@ -72,7 +72,7 @@ static SYNTHETIC_DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
 /// Shipped rules plus the synthetic ones, merged as `main.rs` merges `--fingerprints`.
 static WITH_SYNTHETIC: LazyLock<RuleSet> = LazyLock::new(|| {
     let mut set = SHIPPED.clone();
-    set.extend(RuleSet::load_dir(SYNTHETIC_DIR.path()).expect("synthetic rules are valid"));
+    set.extend(RuleSet::load(SYNTHETIC_DIR.path()).expect("synthetic rules are valid"));
     set
 });
 
@@ -135,7 +135,7 @@ mod rules {
     #[divan::bench]
     fn load_500_synthetic(bencher: Bencher) {
         let dir = SYNTHETIC_DIR.path();
-        bencher.bench(|| RuleSet::load_dir(dir).expect("synthetic rules are valid"));
+        bencher.bench(|| RuleSet::load(dir).expect("synthetic rules are valid"));
     }
 
     /// Facts of the live host, gathered for the paths `rules` asks about.

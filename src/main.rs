@@ -39,7 +39,10 @@ fn main() -> ExitCode {
 
 /// Prints an error: it may quote host paths and rule files, so control characters are escaped.
 fn fail(code: u8, why: &str) -> ExitCode {
-    eprintln!("hostprint: {}", escape_lines(why));
+    // One line per error: every error of every rule file is reported.
+    for line in why.lines() {
+        eprintln!("hostprint: {}", escape_lines(line));
+    }
     ExitCode::from(code)
 }
 
@@ -76,16 +79,16 @@ fn rules(cli: &Cli) -> Result<RuleSet, Failure> {
     let mut set = RuleSet::embedded()
         .context("shipped fingerprint rules are invalid")
         .map_err(Failure::Rules)?;
-    if let Some(dir) = &cli.fingerprints {
-        let extra = user_rules(dir)?;
-        tracing::debug!(rules = extra.len(), from = %dir.display(), "user rules loaded");
+    if let Some(path) = &cli.fingerprints {
+        let extra = user_rules(path)?;
+        tracing::debug!(rules = extra.len(), from = %path.display(), "user rules loaded");
         set.extend(extra);
     }
     Ok(set)
 }
 
-fn user_rules(dir: &Path) -> Result<Vec<hostprint::rules::Fingerprint>, Failure> {
-    RuleSet::load_dir(dir).map_err(|e| Failure::Rules(e.into()))
+fn user_rules(path: &Path) -> Result<Vec<hostprint::rules::Fingerprint>, Failure> {
+    RuleSet::load(path).map_err(|e| Failure::Rules(e.into()))
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {
@@ -177,10 +180,10 @@ fn record(cli: &Cli, dir: &Path) -> Result<(), Failure> {
     write_stdout(&escape_lines(&text)).map_err(Failure::Run)
 }
 
-/// `fingerprints --check DIR`.
-fn check_rules(dir: &Path) -> Result<(), Failure> {
-    let count = user_rules(dir)?.len();
-    let text = format!("{}: {count} rule file(s) valid\n", dir.display());
+/// `fingerprints --check PATH`.
+fn check_rules(path: &Path) -> Result<(), Failure> {
+    let count = user_rules(path)?.len();
+    let text = format!("{}: {count} rule file(s) valid\n", path.display());
     write_stdout(&escape_lines(&text)).map_err(Failure::Run)
 }
 

@@ -257,17 +257,21 @@ fn user_rules_add_and_replace_by_id() {
     assert_eq!(v["components"][0]["name"], "etcd (Acme build)");
 }
 
-/// `--fingerprints` takes a directory: a rule file given instead is exit 2 naming it.
+/// A single rule file is accepted where a directory is: by `--fingerprints` and by `--check`.
 #[test]
-fn a_rule_file_instead_of_a_directory_is_refused() {
+fn a_single_rule_file_is_accepted() {
     let rules = tree(&[(
         "mine.toml",
-        "id = \"mine\"\nname = \"Mine\"\nkind = \"container-os\"\n\n[[require]]\nwhy = \"x\"\ninit = \"systemd\"\n",
+        "id = \"mine\"\nname = \"Mine\"\nkind = \"container-os\"\n\n[[require]]\nwhy = \"x\"\nos_release = { key = \"ID\", equals = \"mine\" }\n",
     )]);
     let file = rules.path().join("mine.toml");
-    let o = hostprint(&["--fingerprints", file.to_str().unwrap(), "--root", "/"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("mine.toml"), "{}", stderr(&o));
+    let o = hostprint(&["fingerprints", "--check", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let host = tree(&[("etc/os-release", "ID=mine\n")]);
+    let o = probe_with_rules(&file, host.path(), "json");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["identity"]["id"], "mine");
 }
 
 /// A FIFO named like a rule file would block a read forever: it is refused, by name, at once.

@@ -686,3 +686,133 @@ fn host_text_injected_terminal_escape_sequences() {
         assert!(ok(key) && ok(value), "{line:?}");
     }
 }
+
+/// A directory holding `files` (name, content): a rule directory.
+fn rule_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+/// The stderr of `fingerprints --check PATH` and of `--fingerprints PATH`, each asserted to be exit 2.
+fn rules_refused(path: &Path) -> [String; 2] {
+    let path = path.to_str().unwrap();
+    [
+        &["fingerprints", "--check", path][..],
+        &["--fingerprints", path],
+    ]
+    .map(|args| {
+        let o = hostprint(args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        err
+    })
+}
+
+const RULE_HEAD: &str = "id = \"mine\"\nname = \"Mine\"\nkind = \"container-os\"\n";
+
+/// A value no probe reports (a typo), or an empty group, made a rule that loaded and could never
+/// match. Each is refused at its line, with the closest value the probes do report.
+#[test]
+fn rules_that_could_never_match_were_accepted() {
+    for (condition, words) in [
+        ("init = \"system-d\"", "did you mean \"systemd\""),
+        ("update_agent = \"zincatti\"", "did you mean \"zincati\""),
+        ("runtime = \"dokcer\"", "did you mean \"docker\""),
+        (
+            "selinux = { mode = \"enforcin\" }",
+            "did you mean \"enforcing\"",
+        ),
+        (
+            "os_release = { key = \"ID\", one_of = [] }",
+            "one_of = [] never matches",
+        ),
+        ("any = []", "any = [] is empty"),
+        ("all = []", "all = [] is empty"),
+    ] {
+        let text = format!("{RULE_HEAD}\n[[require]]\nwhy = \"w\"\n{condition}\n");
+        let dir = rule_dir(&[("mine.toml", &text)]);
+        for err in rules_refused(dir.path()) {
+            assert!(
+                err.contains("mine.toml:5: [[require]]"),
+                "{condition}: {err}"
+            );
+            assert!(err.contains(words), "{condition}: {err}");
+        }
+    }
+    // What the probes report is accepted, nested too.
+    let text = format!("{RULE_HEAD}\n[[require]]\nwhy = \"w\"\nany = [{{ init = \"systemd\" }}, {{ runtime = \"cri-o\" }}]\n");
+    let dir = rule_dir(&[("mine.toml", &text)]);
+    let o = hostprint(&["fingerprints", "--check", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A rule directory with no `*.toml` was "0 rule file(s) valid", exit 0, and `--fingerprints` added
+/// nothing without a word. It is exit 2, saying what is there instead.
+#[test]
+fn a_directory_without_rule_files_added_nothing_silently() {
+    let dir = rule_dir(&[("mine.yaml", ""), ("other.TOML", "")]);
+    std::fs::create_dir(dir.path().join("nested")).unwrap();
+    for err in rules_refused(dir.path()) {
+        assert!(err.contains("no *.toml rule files"), "{err}");
+        assert!(err.contains("mine.yaml, other.TOML"), "{err}");
+        assert!(
+            err.contains("subdirectories are not searched (found nested)"),
+            "{err}"
+        );
+    }
+    rules_refused(rule_dir(&[]).path());
+}
+
+/// `fingerprints --check` stopped at the first error of the first bad file: fixing a directory took
+/// one run per error. Every error of every file is reported, each at its line.
+#[test]
+fn check_reported_only_the_first_error() {
+    let two = format!(
+        "{RULE_HEAD}eol = \"someday\"\n\n[[require]]\nwhy = \"w\"\ninit = \"sytemd\"\n\n[[support]]\nwhy = \"w\"\nruntime = \"podmna\"\n"
+    );
+    let dir = rule_dir(&[
+        ("a.toml", &two),
+        ("b.toml", "id = \"b\"\nname = \"B\"\nkind = \"os\"\n"),
+    ]);
+    let [err, _] = rules_refused(dir.path());
+    for at in [
+        "a.toml:4: eol",
+        "a.toml:6: [[require]] init",
+        "a.toml:10: [[support]] runtime",
+        "b.toml:3:",
+    ] {
+        assert!(err.contains(at), "{at}: {err}");
+    }
+    assert_eq!(err.lines().count(), 4, "{err}");
+}
+
+/// The rule loader opened a path and only then looked at what it was: a `*.toml` that is a FIFO was
+/// opened (a device node would have been, too). Its type is checked first; it is never opened.
+#[test]
+fn rule_loader_opened_a_fifo_before_checking_its_type() {
+    let dir = rule_dir(&[]);
+    let fifo_path = dir.path().join("stuck.toml");
+    fifo(&fifo_path);
+    symlink("/dev/null", dir.path().join("device.toml")).unwrap();
+    // inotify reports every open of the FIFO, whoever opens it.
+    let watch = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    assert!(watch >= 0);
+    let c_path = std::ffi::CString::new(fifo_path.to_str().unwrap()).unwrap();
+    assert!(unsafe { libc::inotify_add_watch(watch, c_path.as_ptr(), libc::IN_OPEN) } >= 0);
+    for err in rules_refused(dir.path()) {
+        assert!(err.contains("stuck.toml: not a regular file"), "{err}");
+        assert!(err.contains("device.toml: not a regular file"), "{err}");
+    }
+    let mut events = [0u8; 4096];
+    let n = unsafe { libc::read(watch, events.as_mut_ptr().cast(), events.len()) };
+    unsafe { libc::close(watch) };
+    assert_eq!(n, -1, "the FIFO was opened ({n} bytes of inotify events)");
+}

@@ -8,8 +8,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Err(e) = hostprint::rules::parse_file("fuzz.toml", text) {
-        assert!(e.line >= 1 && e.line <= text.lines().count().max(1) + 1, "{e}");
-        let _ = e.to_string();
+    if let Err(errors) = hostprint::rules::parse_file("fuzz.toml", text) {
+        assert!(!errors.0.is_empty());
+        for e in &errors.0 {
+            assert!(e.line >= 1 && e.line <= text.lines().count().max(1) + 1, "{e}");
+        }
+        let _ = errors.to_string();
     }
 });

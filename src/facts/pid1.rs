@@ -69,41 +69,61 @@ fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Names the init system from PID 1's identity. The order matters: the executable is the strongest
-/// evidence (a symlink `/sbin/init -> /bin/busybox` shows up as `busybox` here), then comm, then argv0.
+/// PID 1's names as `classify` compares them: the executable's basename, comm, argv0's basename.
+pub struct Names<'a> {
+    exe: &'a str,
+    comm: &'a str,
+    argv0: &'a str,
+    pid1: &'a Pid1,
+}
+
+impl Names<'_> {
+    fn any(&self, name: &str) -> bool {
+        self.exe == name || self.comm == name || self.argv0 == name
+    }
+}
+
+/// Whether PID 1's names show one init system.
+pub type Shows = fn(&Names) -> bool;
+
+/// Each init system and how PID 1 shows it, in order: the first that matches names it. The
+/// executable is the strongest evidence (a symlink `/sbin/init -> /bin/busybox` shows up as
+/// `busybox` there), then comm, then argv0. Rules may name only these (`init = "…"`).
+pub const INITS: &[(&str, Shows)] = &[
+    ("systemd", |n| n.any("systemd")),
+    // RancherOS execs System Docker as PID 1 with argv0 = basename [S-ROS init.go].
+    ("system-docker", |n| {
+        n.any("system-dockerd") || n.any("system-docker")
+    }),
+    // Talos execs /sbin/init, which is the machined binary installed as /usr/bin/init [S-TAL].
+    ("talos-machined", |n| {
+        n.any("machined")
+            || (n.pid1.exe.as_deref() == Some("/usr/bin/init")
+                && n.pid1.cmdline.first().map(String::as_str) == Some("/sbin/init"))
+    }),
+    ("busybox", |n| n.exe == "busybox" || n.argv0 == "busybox"),
+    ("openrc", |n| n.any("openrc-init")),
+    ("tini", |n| n.any("tini") || n.any("docker-init")),
+    ("dumb-init", |n| n.any("dumb-init")),
+    ("sysvinit", |n| n.exe == "init" && n.comm == "init"),
+    ("other", |_| true),
+];
+
+/// Names the init system from PID 1's identity ([`INITS`]); `None` when nothing of PID 1 is known.
 pub fn classify(pid1: &Pid1) -> Option<&'static str> {
     if pid1.comm.is_none() && pid1.exe.is_none() && pid1.cmdline.is_empty() {
         return None;
     }
-    let exe = pid1.exe.as_deref().map(basename).unwrap_or("");
-    let comm = pid1.comm.as_deref().unwrap_or("");
-    let argv0 = pid1.argv0().unwrap_or("");
-    let any = |name: &str| exe == name || comm == name || argv0 == name;
-    let system = if any("systemd") {
-        "systemd"
-    } else if any("system-dockerd") || any("system-docker") {
-        // RancherOS execs System Docker as PID 1 with argv0 = basename [S-ROS init.go].
-        "system-docker"
-    } else if any("machined")
-        || (pid1.exe.as_deref() == Some("/usr/bin/init")
-            && pid1.cmdline.first().map(String::as_str) == Some("/sbin/init"))
-    {
-        // Talos execs /sbin/init, which is the machined binary installed as /usr/bin/init [S-TAL].
-        "talos-machined"
-    } else if exe == "busybox" || argv0 == "busybox" {
-        "busybox"
-    } else if any("openrc-init") {
-        "openrc"
-    } else if any("tini") || any("docker-init") {
-        "tini"
-    } else if any("dumb-init") {
-        "dumb-init"
-    } else if exe == "init" && comm == "init" {
-        "sysvinit"
-    } else {
-        "other"
+    let names = Names {
+        exe: pid1.exe.as_deref().map(basename).unwrap_or(""),
+        comm: pid1.comm.as_deref().unwrap_or(""),
+        argv0: pid1.argv0().unwrap_or(""),
+        pid1,
     };
-    Some(system)
+    INITS
+        .iter()
+        .find(|(_, shows)| shows(&names))
+        .map(|(name, _)| *name)
 }
 
 #[cfg(test)]

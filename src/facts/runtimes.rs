@@ -19,7 +19,8 @@ pub struct Runtime {
 }
 
 /// Runtime id and socket paths; `var/run` is usually a link to `../run`, but old hosts (CoreOS,
-/// RancherOS) and some containers have it as a directory, so both spellings are listed.
+/// RancherOS) and some containers have it as a directory, so both spellings are listed. Rules may
+/// name only these ids (`runtime = "…"`).
 pub const SOCKETS: &[(&str, &str)] = &[
     ("docker", "run/docker.sock"),
     ("docker", "var/run/docker.sock"),

@@ -67,18 +67,21 @@ pub fn probe(root: &Root, kernel: &Kernel) -> Security {
     }
 }
 
+/// The running SELinux modes, as reported; rules may name only these (`selinux = { mode = "…" }`).
+pub const SELINUX_MODES: [&str; 3] = ["enforcing", "permissive", "disabled"];
+
 /// Decides the running SELinux state. Pure, for the table test.
 pub fn selinux_state(
     enforce: Option<&str>,
     sysfs: bool,
     kernel: &Kernel,
 ) -> (Option<bool>, Option<String>) {
+    let [enforcing, permissive, disabled] = SELINUX_MODES.map(|m| Some(m.to_string()));
     match enforce {
-        Some("1") => (Some(true), Some("enforcing".into())),
-        Some("0") => (Some(true), Some("permissive".into())),
+        Some("1") => (Some(true), enforcing),
+        Some("0") => (Some(true), permissive),
         Some(_) => (Some(true), None),
-        None if kernel.param("selinux") == Some("0") => (Some(false), Some("disabled".into())),
-        None if sysfs => (Some(false), Some("disabled".into())),
+        None if kernel.param("selinux") == Some("0") || sysfs => (Some(false), disabled),
         None => (None, None),
     }
 }

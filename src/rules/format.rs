@@ -1,9 +1,12 @@
 //! The rule file format, its validation, and the types a valid file becomes.
 //!
-//! This is the single place that decides whether a rule is valid, for `--fingerprints DIR`,
+//! This is the single place that decides whether a rule is valid, for `--fingerprints`,
 //! `fingerprints --check` and the shipped rules: `build.rs` compiles this file (with `src/text.rs`)
-//! to validate them at build time, hence the narrow imports (serde, toml, thiserror, `crate::text`).
-//! Errors name `file:line`.
+//! to validate them at build time, hence the narrow imports (serde, toml, thiserror, strsim,
+//! `crate::text`). Every error of a file is reported, each naming `file:line`. A value that only a
+//! probe produces (an init system, an update agent, a runtime, an SELinux mode) is checked against
+//! the [`Vocabulary`] the probes can report, so a typo is an error, not a rule that never holds;
+//! build.rs cannot compile the probes, so the library's tests hold the shipped rules to it.
 
 use std::fmt;
 
@@ -12,7 +15,8 @@ use toml::Spanned;
 
 use crate::text::{is_plain, line_of, normalize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Kind {
     ContainerOs,
     ImmutableDesktop,
@@ -128,8 +132,10 @@ pub enum Matcher {
     Prefix(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PathKind {
+    #[default]
     Any,
     File,
     Dir,
@@ -146,7 +152,8 @@ pub enum Pid1Field {
     Argv0,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FsFlag {
     RootReadOnly,
     UsrReadOnly,
@@ -155,21 +162,16 @@ pub enum FsFlag {
 
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lower = |d: &dyn fmt::Debug| format!("{d:?}").to_lowercase();
         match self {
             Condition::OsRelease { key, matcher } => write!(f, "os-release {key} {matcher}"),
             Condition::Path { path, kind } => match kind {
                 PathKind::Any => write!(f, "/{path} exists"),
-                k => write!(f, "/{path} is a {}", format!("{k:?}").to_lowercase()),
+                k => write!(f, "/{path} is a {}", lower(k)),
             },
             Condition::LinkTarget { path, target } => write!(f, "/{path} -> {target}"),
             Condition::KvFile { path, key, matcher } => write!(f, "/{path} {key} {matcher}"),
-            Condition::Pid1 { field, value } => {
-                write!(
-                    f,
-                    "PID 1 {} is {value:?}",
-                    format!("{field:?}").to_lowercase()
-                )
-            }
+            Condition::Pid1 { field, value } => write!(f, "PID 1 {} is {value:?}", lower(field)),
             Condition::Init(v) => write!(f, "init system is {v}"),
             Condition::UpdateAgent(v) => write!(f, "update agent {v} present"),
             Condition::Runtime(v) => write!(f, "runtime {v} socket present"),
@@ -177,17 +179,30 @@ impl fmt::Display for Condition {
             Condition::CmdlineEquals(v) => write!(f, "kernel command line has {v:?}"),
             Condition::SelinuxPolicy(v) => write!(f, "SELinux policy is {v}"),
             Condition::SelinuxMode(v) => write!(f, "SELinux mode is {v}"),
-            Condition::Fs(flag) => write!(
-                f,
-                "{}",
-                match flag {
-                    FsFlag::RootReadOnly => "/ is mounted read-only",
-                    FsFlag::UsrReadOnly => "/usr is mounted read-only",
-                    FsFlag::OstreeBooted => "booted from an OSTree deployment",
-                }
-            ),
-            Condition::Any(cs) => write!(f, "any of ({})", join(cs, " | ")),
-            Condition::All(cs) => write!(f, "all of ({})", join(cs, " & ")),
+            Condition::Fs(FsFlag::RootReadOnly) => write!(f, "/ is mounted read-only"),
+            Condition::Fs(FsFlag::UsrReadOnly) => write!(f, "/usr is mounted read-only"),
+            Condition::Fs(FsFlag::OstreeBooted) => write!(f, "booted from an OSTree deployment"),
+            Condition::Any(cs) | Condition::All(cs) => {
+                let (name, sep) = match self {
+                    Condition::Any(_) => ("any", " | "),
+                    _ => ("all", " & "),
+                };
+                let parts: Vec<String> = cs.iter().map(ToString::to_string).collect();
+                write!(f, "{name} of ({})", parts.join(sep))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Matcher::Equals(v) => write!(f, "= {v:?}"),
+            Matcher::OneOf(vs) => write!(f, "in {vs:?}"),
+            Matcher::HasWord(v) => write!(f, "has word {v:?}"),
+            Matcher::Present(true) => write!(f, "is set"),
+            Matcher::Present(false) => write!(f, "is not set"),
+            Matcher::Prefix(v) => write!(f, "starts with {v:?}"),
         }
     }
 }
@@ -201,6 +216,10 @@ pub enum Named {
     KvFile,
 }
 
+/// How deep `any`/`all` may nest. Real rules use one level, two at most; evaluating and rendering a
+/// condition recurse once per level, so [`parse`] refuses deeper ones.
+pub const MAX_NESTING: usize = 8;
+
 impl Condition {
     /// Calls `f` with every path the condition names, nested ones included: what the probes must
     /// look at for it.
@@ -212,6 +231,16 @@ impl Condition {
             Condition::KvFile { path, .. } => f(Named::KvFile, path),
             Condition::Any(cs) | Condition::All(cs) => cs.iter().for_each(|c| c.named(f)),
             _ => {}
+        }
+    }
+
+    /// Levels of `any`/`all` (0 for a plain condition).
+    pub fn depth(&self) -> usize {
+        match self {
+            Condition::Any(cs) | Condition::All(cs) => {
+                1 + cs.iter().map(Condition::depth).max().unwrap_or(0)
+            }
+            _ => 0,
         }
     }
 }
@@ -230,40 +259,25 @@ impl Fingerprint {
     }
 }
 
-/// How deep `any`/`all` may nest. Real rules use one level, two at most; evaluating and rendering a
-/// condition recurse once per level, so [`parse_file`] refuses deeper ones.
-pub const MAX_NESTING: usize = 8;
+/// The values the probes can report where a condition names one (`init`, `update_agent`,
+/// `runtime`, `selinux mode`), by field; a rule naming any other could never hold.
+#[derive(Clone, Debug, Default)]
+pub struct Vocabulary(pub Vec<(&'static str, Vec<&'static str>)>);
 
-impl Condition {
-    /// Levels of `any`/`all` (0 for a plain condition).
-    pub fn depth(&self) -> usize {
-        match self {
-            Condition::Any(cs) | Condition::All(cs) => {
-                1 + cs.iter().map(Condition::depth).max().unwrap_or(0)
-            }
-            _ => 0,
-        }
+/// `value` if `known` holds it, else an error suggesting the closest known value.
+fn known(field: &str, value: String, words: &[&str]) -> Result<String, String> {
+    if words.contains(&value.as_str()) {
+        return Ok(value);
     }
-}
-
-fn join(cs: &[Condition], sep: &str) -> String {
-    cs.iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(sep)
-}
-
-impl fmt::Display for Matcher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Matcher::Equals(v) => write!(f, "= {v:?}"),
-            Matcher::OneOf(vs) => write!(f, "in {vs:?}"),
-            Matcher::HasWord(v) => write!(f, "has word {v:?}"),
-            Matcher::Present(true) => write!(f, "is set"),
-            Matcher::Present(false) => write!(f, "is not set"),
-            Matcher::Prefix(v) => write!(f, "starts with {v:?}"),
-        }
-    }
+    let distance = |w: &&&str| strsim::damerau_levenshtein(w, &value);
+    let hint = match words.iter().min_by_key(distance) {
+        Some(w) if distance(&w) <= 3 => format!("did you mean {w:?}? "),
+        _ => String::new(),
+    };
+    Err(format!(
+        "{field} {value:?} is never reported; {hint}hostprint reports {}",
+        words.join(", ")
+    ))
 }
 
 /// A rule-file error, located.
@@ -276,6 +290,11 @@ pub struct RuleError {
     pub message: String,
 }
 
+/// Every error found in one or more rule files, one per line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct RuleErrors(pub Vec<RuleError>);
+
 // ---- the file format, as serde sees it ----
 
 #[derive(Deserialize)]
@@ -283,7 +302,7 @@ pub struct RuleError {
 struct RawFile {
     id: Spanned<String>,
     name: String,
-    kind: Spanned<String>,
+    kind: Kind,
     vendor: Option<String>,
     homepage: Option<String>,
     #[serde(default)]
@@ -314,35 +333,25 @@ struct RawCondition {
     why: Option<String>,
     weight: Option<u32>,
     id: Option<String>,
-    os_release: Option<RawKeyMatch>,
+    os_release: Option<RawMatch>,
     path: Option<RawPath>,
-    kv_file: Option<RawKvFile>,
+    kv_file: Option<RawMatch>,
     pid1: Option<RawPid1>,
     init: Option<String>,
     update_agent: Option<String>,
     runtime: Option<String>,
     cmdline: Option<RawCmdline>,
     selinux: Option<RawSelinux>,
-    fs: Option<String>,
+    fs: Option<FsFlag>,
     any: Option<Vec<RawCondition>>,
     all: Option<Vec<RawCondition>>,
 }
 
+/// `os_release` (no `path`) and `kv_file` (with one): a key and how its value must match.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawKeyMatch {
-    key: String,
-    equals: Option<String>,
-    one_of: Option<Vec<String>>,
-    has_word: Option<String>,
-    present: Option<bool>,
-    prefix: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKvFile {
-    path: String,
+struct RawMatch {
+    path: Option<String>,
     key: String,
     equals: Option<String>,
     one_of: Option<Vec<String>>,
@@ -356,7 +365,7 @@ struct RawKvFile {
 struct RawPath {
     path: String,
     #[serde(rename = "type")]
-    kind: Option<String>,
+    kind: Option<PathKind>,
     link_target: Option<String>,
 }
 
@@ -382,47 +391,31 @@ struct RawSelinux {
     mode: Option<String>,
 }
 
-fn matcher(
-    equals: Option<String>,
-    one_of: Option<Vec<String>>,
-    has_word: Option<String>,
-    present: Option<bool>,
-    prefix: Option<String>,
-) -> Result<Matcher, String> {
-    let mut found = Vec::new();
-    if let Some(v) = equals {
-        found.push(Matcher::Equals(v));
-    }
-    if let Some(v) = one_of {
-        found.push(Matcher::OneOf(v));
-    }
-    if let Some(v) = has_word {
-        found.push(Matcher::HasWord(v));
-    }
-    if let Some(v) = present {
-        found.push(Matcher::Present(v));
-    }
-    if let Some(v) = prefix {
-        found.push(Matcher::Prefix(v));
-    }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err("needs one of equals, one_of, has_word, present, prefix".into()),
-        _ => Err("has more than one of equals, one_of, has_word, present, prefix".into()),
+/// The one option that is set, or an error naming the choices (or the ones set, when several are).
+fn exactly_one<T, const N: usize>(options: [(&str, Option<T>); N]) -> Result<T, String> {
+    let all: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+    let mut set: Vec<(&str, T)> = options
+        .into_iter()
+        .filter_map(|(name, v)| Some((name, v?)))
+        .collect();
+    match set.len() {
+        1 => Ok(set.remove(0).1),
+        0 => Err(format!("needs one of {}", all.join(", "))),
+        _ => {
+            let set: Vec<&str> = set.iter().map(|(name, _)| *name).collect();
+            Err(format!("has more than one of {}", set.join(", ")))
+        }
     }
 }
 
 fn check_id(id: &str) -> Result<(), String> {
-    if id.is_empty()
-        || !id
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
-    {
-        return Err(format!(
+    let allowed = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_';
+    match !id.is_empty() && id.bytes().all(allowed) {
+        true => Ok(()),
+        false => Err(format!(
             "id {id:?} must be lowercase letters, digits, '-' or '_'"
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// A rule's path, normalized, and then plain ([`is_plain`]).
@@ -434,269 +427,254 @@ fn relative(path: &str) -> Result<String, String> {
     let rel = normalize(path);
     match is_plain(&rel) {
         true => Ok(rel.into_owned()),
-        false => Err(inside_the_root(path)),
+        false => Err(format!(
+            "path {path:?} must name a place inside the root, without '..'"
+        )),
     }
 }
 
-fn inside_the_root(path: &str) -> String {
-    format!("path {path:?} must name a place inside the root, without '..'")
+impl RawMatch {
+    fn matcher(self) -> Result<(String, Matcher), String> {
+        if self.one_of.as_ref().is_some_and(Vec::is_empty) {
+            return Err("one_of = [] never matches: list at least one value".into());
+        }
+        let matcher = exactly_one([
+            ("equals", self.equals.map(Matcher::Equals)),
+            ("one_of", self.one_of.map(Matcher::OneOf)),
+            ("has_word", self.has_word.map(Matcher::HasWord)),
+            ("present", self.present.map(Matcher::Present)),
+            ("prefix", self.prefix.map(Matcher::Prefix)),
+        ])?;
+        Ok((self.key, matcher))
+    }
 }
 
 impl RawCondition {
-    /// A nested condition: only condition keys.
-    fn build_nested(self) -> Result<Condition, String> {
-        if self.why.is_some() || self.weight.is_some() || self.id.is_some() {
-            return Err("an inner condition of any/all takes no why, weight or id".into());
-        }
-        self.build()
-    }
-
-    fn build(self) -> Result<Condition, String> {
-        let mut out = Vec::new();
-        if let Some(m) = self.os_release {
-            out.push(Condition::OsRelease {
-                key: m.key,
-                matcher: matcher(m.equals, m.one_of, m.has_word, m.present, m.prefix)?,
-            });
-        }
-        if let Some(p) = self.path {
+    /// The one condition this names, checked against `vocabulary` when there is one.
+    fn build(self, vocabulary: Option<&Vocabulary>) -> Result<Condition, String> {
+        // A value only a probe produces: one it can report.
+        let check = |field: &'static str, value: String| match vocabulary
+            .and_then(|v| v.0.iter().find(|(f, _)| *f == field))
+        {
+            Some((_, words)) => known(field, value, words),
+            None => Ok(value),
+        };
+        let word = |field, value: Option<String>, wrap: fn(String) -> Condition| {
+            (field, value.map(|v| check(field, v).map(wrap)))
+        };
+        let group = |name, list: Option<Vec<RawCondition>>, wrap: fn(Vec<_>) -> Condition| {
+            (
+                name,
+                list.map(|list| group(name, list, vocabulary).map(wrap)),
+            )
+        };
+        let os_release = self.os_release.map(|m| match m.path {
+            Some(_) => Err("os_release takes no path (kv_file reads other files)".into()),
+            None => m
+                .matcher()
+                .map(|(key, matcher)| Condition::OsRelease { key, matcher }),
+        });
+        let path = self.path.map(|p| {
             let path = relative(&p.path)?;
             match (p.link_target, p.kind) {
-                (Some(target), None) => out.push(Condition::LinkTarget { path, target }),
-                (Some(_), Some(_)) => return Err("path: use either type or link_target".into()),
-                (None, kind) => {
-                    let kind = match kind.as_deref().unwrap_or("any") {
-                        "any" => PathKind::Any,
-                        "file" => PathKind::File,
-                        "dir" => PathKind::Dir,
-                        "symlink" => PathKind::Symlink,
-                        "socket" => PathKind::Socket,
-                        "fifo" => PathKind::Fifo,
-                        "device" => PathKind::Device,
-                        other => return Err(format!(
-                            "path type {other:?} is not one of any, file, dir, symlink, socket, fifo, device"
-                        )),
-                    };
-                    out.push(Condition::Path { path, kind });
-                }
+                (Some(target), None) => Ok(Condition::LinkTarget { path, target }),
+                (Some(_), Some(_)) => Err("path: use either type or link_target".into()),
+                (None, kind) => Ok(Condition::Path {
+                    path,
+                    kind: kind.unwrap_or_default(),
+                }),
             }
-        }
-        if let Some(k) = self.kv_file {
-            out.push(Condition::KvFile {
-                path: relative(&k.path)?,
-                key: k.key,
-                matcher: matcher(k.equals, k.one_of, k.has_word, k.present, k.prefix)?,
-            });
-        }
-        if let Some(p) = self.pid1 {
-            let fields = [
-                (Pid1Field::Comm, p.comm),
-                (Pid1Field::Exe, p.exe),
-                (Pid1Field::Argv0, p.argv0),
-            ];
-            let set: Vec<_> = fields
-                .into_iter()
-                .filter_map(|(f, v)| v.map(|v| (f, v)))
-                .collect();
-            if set.len() != 1 {
-                return Err("pid1 needs exactly one of comm, exe, argv0".into());
+        });
+        let kv_file = self.kv_file.map(|m| {
+            let path = relative(m.path.as_deref().ok_or("kv_file needs a path")?)?;
+            let (key, matcher) = m.matcher()?;
+            Ok(Condition::KvFile { path, key, matcher })
+        });
+        let pid1 = self.pid1.map(|p| {
+            exactly_one([
+                ("comm", p.comm.map(|v| (Pid1Field::Comm, v))),
+                ("exe", p.exe.map(|v| (Pid1Field::Exe, v))),
+                ("argv0", p.argv0.map(|v| (Pid1Field::Argv0, v))),
+            ])
+            .map(|(field, value)| Condition::Pid1 { field, value })
+            .map_err(|m| format!("pid1 {m}"))
+        });
+        let cmdline = self.cmdline.map(|c| {
+            exactly_one([
+                ("has", c.has.map(Condition::CmdlineHas)),
+                ("equals", c.equals.map(Condition::CmdlineEquals)),
+            ])
+            .map_err(|m| format!("cmdline {m}"))
+        });
+        let selinux = self.selinux.map(|s| {
+            match exactly_one([("policy", s.policy.map(Ok)), ("mode", s.mode.map(Err))]) {
+                Ok(Ok(policy)) => Ok(Condition::SelinuxPolicy(policy)),
+                Ok(Err(mode)) => check("selinux mode", mode).map(Condition::SelinuxMode),
+                Err(m) => Err(format!("selinux {m}")),
             }
-            let (field, value) = set.into_iter().next().expect("checked above");
-            out.push(Condition::Pid1 { field, value });
-        }
-        if let Some(v) = self.init {
-            out.push(Condition::Init(v));
-        }
-        if let Some(v) = self.update_agent {
-            out.push(Condition::UpdateAgent(v));
-        }
-        if let Some(v) = self.runtime {
-            out.push(Condition::Runtime(v));
-        }
-        if let Some(c) = self.cmdline {
-            match (c.has, c.equals) {
-                (Some(h), None) => out.push(Condition::CmdlineHas(h)),
-                (None, Some(e)) => out.push(Condition::CmdlineEquals(e)),
-                _ => return Err("cmdline needs exactly one of has, equals".into()),
-            }
-        }
-        if let Some(s) = self.selinux {
-            match (s.policy, s.mode) {
-                (Some(p), None) => out.push(Condition::SelinuxPolicy(p)),
-                (None, Some(m)) => out.push(Condition::SelinuxMode(m)),
-                _ => return Err("selinux needs exactly one of policy, mode".into()),
-            }
-        }
-        if let Some(v) = self.fs {
-            let flag = match v.as_str() {
-                "root_read_only" => FsFlag::RootReadOnly,
-                "usr_read_only" => FsFlag::UsrReadOnly,
-                "ostree_booted" => FsFlag::OstreeBooted,
-                other => {
-                    return Err(format!(
-                        "fs {other:?} is not one of root_read_only, usr_read_only, ostree_booted"
-                    ))
-                }
-            };
-            out.push(Condition::Fs(flag));
-        }
-        for (list, wrap) in [
-            (self.any, Condition::Any as fn(Vec<Condition>) -> Condition),
-            (self.all, Condition::All),
-        ] {
-            if let Some(inner) = list {
-                if inner.is_empty() {
-                    return Err("any/all needs at least one condition".into());
-                }
-                let built = inner
-                    .into_iter()
-                    .map(RawCondition::build_nested)
-                    .collect::<Result<Vec<_>, _>>()?;
-                out.push(wrap(built));
-            }
-        }
-        match out.len() {
-            1 => Ok(out.remove(0)),
-            0 => Err("has no condition (os_release, path, kv_file, pid1, init, update_agent, runtime, cmdline, selinux, fs, any, all)".into()),
-            _ => Err("has more than one condition; use `all = [...]` to combine them".into()),
-        }
+        });
+        let condition = exactly_one([
+            ("os_release", os_release),
+            ("path", path),
+            ("kv_file", kv_file),
+            ("pid1", pid1),
+            word("init", self.init, Condition::Init),
+            word("update_agent", self.update_agent, Condition::UpdateAgent),
+            word("runtime", self.runtime, Condition::Runtime),
+            ("cmdline", cmdline),
+            ("selinux", selinux),
+            ("fs", self.fs.map(|flag| Ok(Condition::Fs(flag)))),
+            group("any", self.any, Condition::Any),
+            group("all", self.all, Condition::All),
+        ]);
+        let located = condition.map_err(|m| match m.strip_prefix("has more than one of ") {
+            Some(set) => format!("has more than one condition ({set}); combine them with `all`"),
+            None => format!(
+                "has no condition ({})",
+                m.trim_start_matches("needs one of ")
+            ),
+        });
+        located?
     }
 }
 
-/// A condition within [`MAX_NESTING`].
-fn shallow(c: Condition) -> Result<Condition, String> {
-    match c.depth() > MAX_NESTING {
-        true => Err(format!("nests any/all more than {MAX_NESTING} deep")),
-        false => Ok(c),
+/// The conditions of an `any` or `all` list, none of them a signal.
+fn group(
+    name: &str,
+    list: Vec<RawCondition>,
+    vocabulary: Option<&Vocabulary>,
+) -> Result<Vec<Condition>, String> {
+    if list.is_empty() {
+        return Err(format!("{name} = [] is empty: list at least one condition"));
     }
+    let inner =
+        list.into_iter().map(
+            |c| match c.why.is_some() || c.weight.is_some() || c.id.is_some() {
+                true => Err(format!(
+                    "an inner condition of {name} takes no why, weight or id"
+                )),
+                false => c.build(vocabulary),
+            },
+        );
+    inner.collect()
 }
 
-/// Parses one rule file. `origin` names it in errors.
-pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleError> {
-    let err = |offset: usize, message: String| RuleError {
-        file: origin.to_string(),
-        line: line_of(text, offset),
-        message,
+/// One `[[section]]` entry, and its id: `why` always; `id` only for a role; `weight` (default
+/// `weight`, at most 100) never for a role; a condition within [`MAX_NESTING`].
+fn entry(
+    section: &str,
+    weight: u32,
+    mut raw: RawCondition,
+    vocabulary: Option<&Vocabulary>,
+) -> Result<(String, Signal), String> {
+    let role = section == "role";
+    let why = raw.why.take().filter(|w| !w.trim().is_empty());
+    let why = why.ok_or("needs a `why`")?;
+    let id = match (role, raw.id.take()) {
+        (true, id) => id.ok_or("needs an `id`")?,
+        (false, None) => String::new(),
+        (false, Some(_)) => return Err("takes no id (only [[role]] does)".into()),
     };
-    let raw: RawFile = toml::from_str(text).map_err(|e| RuleError {
-        file: origin.to_string(),
-        line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
-        message: e.message().trim().to_string(),
-    })?;
-    let id_span = raw.id.span().start;
-    let id = raw.id.into_inner();
-    check_id(&id).map_err(|m| err(id_span, m))?;
-    let kind_span = raw.kind.span().start;
-    let kind = match raw.kind.into_inner().as_str() {
-        "container-os" => Kind::ContainerOs,
-        "immutable-desktop" => Kind::ImmutableDesktop,
-        "general-purpose" => Kind::GeneralPurpose,
-        "platform" => Kind::Platform,
-        "component" => Kind::Component,
-        other => {
-            return Err(err(
-                kind_span,
-                format!("kind {other:?} is not one of container-os, immutable-desktop, general-purpose, platform, component"),
-            ))
-        }
+    let weight = match (role, raw.weight.take()) {
+        (true, Some(_)) => return Err("takes no weight".into()),
+        (_, w) => w.unwrap_or(weight),
     };
-    let eol = match raw.eol {
-        Some(e) => {
-            let span = e.span().start;
-            let date = e.into_inner();
-            if parse_date(&date).is_none() {
-                return Err(err(span, format!("eol {date:?} is not a YYYY-MM-DD date")));
-            }
-            Some(date)
-        }
-        None => None,
-    };
-    let version_file = match raw.version_file {
-        Some(f) => {
-            let span = f.span().start;
-            if raw.version_key.is_none() {
-                return Err(err(span, "version_file needs a version_key to read".into()));
-            }
-            Some(relative(f.get_ref()).map_err(|m| err(span, format!("version_file {m}")))?)
-        }
-        None => None,
-    };
-    let signals = |list: Vec<Spanned<RawCondition>>, default: u32, section: &str| {
-        list.into_iter()
-            .map(|s| {
-                let at = s.span().start;
-                let mut raw = s.into_inner();
-                let why = raw
-                    .why
-                    .take()
-                    .filter(|w| !w.trim().is_empty())
-                    .ok_or_else(|| err(at, format!("[[{section}]] needs a `why`")))?;
-                let weight = raw.weight.take().unwrap_or(default);
-                if weight > 100 {
-                    return Err(err(
-                        at,
-                        format!("[[{section}]] weight {weight} is over 100"),
-                    ));
-                }
-                if raw.id.is_some() {
-                    return Err(err(
-                        at,
-                        format!("[[{section}]] takes no id (only [[role]] does)"),
-                    ));
-                }
-                let condition = raw
-                    .build()
-                    .and_then(shallow)
-                    .map_err(|m| err(at, format!("[[{section}]] {m}")))?;
-                Ok(Signal {
-                    why,
-                    weight,
-                    condition,
-                })
-            })
-            .collect::<Result<Vec<_>, RuleError>>()
-    };
-    let require = signals(raw.require, 40, "require")?;
-    let support = signals(raw.support, 15, "support")?;
-    let exclude = signals(raw.exclude, 0, "exclude")?;
-    if require.is_empty() {
-        return Err(err(
-            id_span,
-            "needs at least one [[require]]: identity must never rest on support signals alone"
-                .into(),
-        ));
+    if weight > 100 {
+        return Err(format!("weight {weight} is over 100"));
     }
-    let roles = raw
-        .role
-        .into_iter()
-        .map(|r| {
-            let at = r.span().start;
-            let mut raw = r.into_inner();
-            let id = raw
-                .id
-                .take()
-                .ok_or_else(|| err(at, "[[role]] needs an `id`".into()))?;
-            let why = raw
-                .why
-                .take()
-                .ok_or_else(|| err(at, "[[role]] needs a `why`".into()))?;
-            if raw.weight.is_some() {
-                return Err(err(at, "[[role]] takes no weight".into()));
-            }
-            let condition = raw
-                .build()
-                .and_then(shallow)
-                .map_err(|m| err(at, format!("[[role]] {m}")))?;
-            Ok(Role { id, why, condition })
+    let condition = raw.build(vocabulary)?;
+    if condition.depth() > MAX_NESTING {
+        return Err(format!("nests any/all more than {MAX_NESTING} deep"));
+    }
+    Ok((
+        id,
+        Signal {
+            why,
+            weight,
+            condition,
+        },
+    ))
+}
+
+/// Parses one rule file, reporting every error it finds. `origin` names it in errors; `vocabulary`
+/// (when given) is what the probes can report.
+pub fn parse(
+    origin: &str,
+    text: &str,
+    vocabulary: Option<&Vocabulary>,
+) -> Result<Fingerprint, RuleErrors> {
+    let mut errors = Vec::new();
+    let mut error = |offset: usize, message: String| {
+        errors.push(RuleError {
+            file: origin.to_string(),
+            line: line_of(text, offset),
+            message,
         })
-        .collect::<Result<Vec<_>, RuleError>>()?;
-    if !roles.is_empty() && kind != Kind::Platform {
-        return Err(err(id_span, "only platforms have roles".into()));
+    };
+    let raw: RawFile = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            error(
+                e.span().map_or(0, |s| s.start),
+                e.message().trim().to_string(),
+            );
+            return Err(RuleErrors(errors));
+        }
+    };
+    let id_at = raw.id.span().start;
+    let id = raw.id.into_inner();
+    if let Err(m) = check_id(&id) {
+        error(id_at, m);
+    }
+    let eol = raw.eol.map(|e| {
+        if parse_date(e.get_ref()).is_none() {
+            error(
+                e.span().start,
+                format!("eol {:?} is not a YYYY-MM-DD date", e.get_ref()),
+            );
+        }
+        e.into_inner()
+    });
+    let version_file = raw.version_file.and_then(|f| {
+        let at = f.span().start;
+        let checked = match raw.version_key {
+            None => Err("version_file needs a version_key to read".into()),
+            Some(_) => relative(f.get_ref()).map_err(|m| format!("version_file {m}")),
+        };
+        checked.map_err(|m| error(at, m)).ok()
+    });
+    let mut section = |name: &str, weight: u32, list: Vec<Spanned<RawCondition>>| {
+        let entries = list.into_iter().map(|s| {
+            let at = s.span().start;
+            let entry = entry(name, weight, s.into_inner(), vocabulary);
+            entry.map_err(|m| error(at, format!("[[{name}]] {m}")))
+        });
+        entries.flatten().collect::<Vec<_>>().into_iter()
+    };
+    let (require_count, has_roles) = (raw.require.len(), !raw.role.is_empty());
+    let require = section("require", 40, raw.require).map(|e| e.1).collect();
+    let support = section("support", 15, raw.support).map(|e| e.1).collect();
+    let exclude = section("exclude", 0, raw.exclude).map(|e| e.1).collect();
+    let role = |(id, s): (String, Signal)| Role {
+        id,
+        why: s.why,
+        condition: s.condition,
+    };
+    let roles = section("role", 0, raw.role).map(role).collect();
+    if require_count == 0 {
+        let m = "needs at least one [[require]]: identity must never rest on support signals alone";
+        error(id_at, m.into());
+    }
+    if has_roles && raw.kind != Kind::Platform {
+        error(id_at, "only platforms have roles".into());
+    }
+    if !errors.is_empty() {
+        return Err(RuleErrors(errors));
     }
     Ok(Fingerprint {
         id,
         name: raw.name,
-        kind,
+        kind: raw.kind,
         vendor: raw.vendor,
         homepage: raw.homepage,
         lineage: raw.lineage,

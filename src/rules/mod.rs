@@ -12,14 +12,14 @@ mod format;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use crate::facts::Wanted;
 
 pub use format::*;
 
-/// The shipped rules, validated by [`parse_file`] at build time and written out by build.rs as Rust
+/// The shipped rules, validated by [`parse`] at build time and written out by build.rs as Rust
 /// code that constructs them: `shipped()` (and, for tests, the TOML `SOURCES` they came from).
 mod shipped {
     use super::*;
@@ -35,55 +35,65 @@ pub struct RuleSet {
 impl RuleSet {
     /// The rules shipped in the binary. They were validated when hostprint was built, so this only
     /// constructs them (the `Result` keeps callers ready for rules that could fail).
-    pub fn embedded() -> Result<RuleSet, RuleError> {
+    pub fn embedded() -> Result<RuleSet, RuleErrors> {
         Ok(RuleSet {
             rules: shipped::shipped(),
         })
     }
 
-    /// Loads every `*.toml` in `dir` (sorted, so a duplicate id is reported the same way each time).
-    pub fn load_dir(dir: &Path) -> Result<Vec<Fingerprint>, RuleError> {
-        let io_err = |e: std::io::Error| RuleError {
-            file: dir.display().to_string(),
-            line: 0,
-            message: e.to_string(),
-        };
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io_err)?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        files.sort();
-        let mut out: Vec<Fingerprint> = Vec::with_capacity(files.len());
-        let mut seen: HashMap<String, usize> = HashMap::with_capacity(files.len());
-        for path in files {
-            let origin = path.display().to_string();
-            let fail = |message: String| RuleError {
-                file: origin.clone(),
+    /// Loads the rule file `path`, or every `*.toml` in the directory `path` (sorted, so a duplicate
+    /// id is reported the same way each time), reporting every error of every file. A directory
+    /// without one is an error: a rule set that silently adds nothing is a mistake.
+    pub fn load(path: &Path) -> Result<Vec<Fingerprint>, RuleErrors> {
+        let whole = |message: String| {
+            let file = path.display().to_string();
+            RuleErrors(vec![RuleError {
+                file,
                 line: 0,
                 message,
-            };
+            }])
+        };
+        let meta = std::fs::metadata(path).map_err(|e| whole(e.to_string()))?;
+        let files = match meta.is_dir() {
+            true => rule_files(path).map_err(whole)?,
+            false => vec![path.to_path_buf()],
+        };
+        let vocabulary = vocabulary();
+        let (mut out, mut errors) = (Vec::<Fingerprint>::new(), Vec::new());
+        for path in files {
+            let origin = path.display().to_string();
             // Rule files are small; a huge one is a mistake, not a rule.
             let mut text = String::new();
-            open_rule_file(&path, 1 << 20)
+            if let Err(message) = open_rule_file(&path, 1 << 20)
                 .and_then(|mut f| f.read_to_string(&mut text).map_err(|e| e.to_string()))
-                .map_err(fail)?;
-            let rule = parse_file(&origin, &text)?;
-            if let Some(&first) = seen.get(&rule.id) {
-                return Err(RuleError {
+            {
+                errors.push(RuleError {
+                    file: origin,
+                    line: 0,
+                    message,
+                });
+                continue;
+            }
+            let rule = match parse(&origin, &text, Some(&vocabulary)) {
+                Ok(rule) => rule,
+                Err(e) => {
+                    errors.extend(e.0);
+                    continue;
+                }
+            };
+            match out.iter().find(|r| r.id == rule.id) {
+                Some(first) => errors.push(RuleError {
+                    message: format!("id {:?} is already defined in {}", rule.id, first.origin),
                     file: origin,
                     line: 1,
-                    message: format!(
-                        "id {:?} is already defined in {}",
-                        rule.id, out[first].origin
-                    ),
-                });
+                }),
+                None => out.push(rule),
             }
-            seen.insert(rule.id.clone(), out.len());
-            out.push(rule);
         }
-        Ok(out)
+        match errors.is_empty() {
+            true => Ok(out),
+            false => Err(RuleErrors(errors)),
+        }
     }
 
     /// Adds rules, each replacing one with the same id.
@@ -96,7 +106,11 @@ impl RuleSet {
             .collect();
         for rule in rules {
             match index.get(&rule.id) {
-                Some(&i) => self.rules[i] = rule,
+                Some(&i) => {
+                    let (id, origin, old) = (&rule.id, &rule.origin, &self.rules[i].origin);
+                    tracing::debug!("rule {id} from {origin} overrides the one from {old}");
+                    self.rules[i] = rule;
+                }
                 None => {
                     index.insert(rule.id.clone(), self.rules.len());
                     self.rules.push(rule);
@@ -146,18 +160,85 @@ impl RuleSet {
     }
 }
 
-/// Opens a rule file given on the command line, refusing what is not a regular file (a FIFO would
-/// block the read forever) or is larger than `cap`.
+/// Parses one rule file, holding its values to what the probes can report.
+pub fn parse_file(origin: &str, text: &str) -> Result<Fingerprint, RuleErrors> {
+    parse(origin, text, Some(&vocabulary()))
+}
+
+/// What the probes can report, from the tables they work from.
+pub fn vocabulary() -> Vocabulary {
+    use crate::facts::{pid1, runtimes, security, update};
+    let runtimes: BTreeSet<_> = runtimes::SOCKETS.iter().map(|(id, _)| *id).collect();
+    Vocabulary(vec![
+        ("init", pid1::INITS.iter().map(|(name, _)| *name).collect()),
+        (
+            "update_agent",
+            update::AGENTS.iter().map(|(name, _)| *name).collect(),
+        ),
+        ("runtime", runtimes.into_iter().collect()),
+        ("selinux mode", security::SELINUX_MODES.to_vec()),
+    ])
+}
+
+/// The `*.toml` files in `dir`, sorted; none is an error that says what is there instead.
+fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let (mut files, mut others) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        match path.extension().is_some_and(|x| x == "toml") {
+            true => files.push(path),
+            false => others.push(path),
+        }
+    }
+    files.sort();
+    if !files.is_empty() {
+        return Ok(files);
+    }
+    others.sort();
+    let mut hint = String::new();
+    let dirs: Vec<_> = others.iter().filter(|p| p.is_dir()).collect();
+    let names = |list: &[&PathBuf]| {
+        let names: Vec<_> = list
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|n| n.to_string_lossy())
+            .collect();
+        names.join(", ")
+    };
+    let misnamed: Vec<_> = others.iter().filter(|p| !p.is_dir()).collect();
+    if !misnamed.is_empty() {
+        hint += &format!(
+            "; rule files must end in .toml (found {})",
+            names(&misnamed)
+        );
+    }
+    if !dirs.is_empty() {
+        hint += &format!("; subdirectories are not searched (found {})", names(&dirs));
+    }
+    Err(format!("no *.toml rule files here{hint}"))
+}
+
+/// Opens a rule file given on the command line, refusing what is not a regular file before opening
+/// it (opening a FIFO or a device node can block or act on the device) or is larger than `cap`.
 fn open_rule_file(path: &Path, cap: u64) -> Result<File, String> {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, before we can fstat.
+    let kind = |meta: &std::fs::Metadata| match meta.is_file() {
+        true => Ok(()),
+        false => Err("not a regular file".to_string()),
+    };
+    let before = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    kind(&before)?;
+    // O_NONBLOCK | O_NOCTTY: should the path be swapped for a FIFO or a terminal between the stat
+    // and the open, the open neither waits for a writer nor takes a controlling terminal, and the
+    // fstat below refuses it.
     let file = File::options()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
+    kind(&meta)?;
+    if (meta.dev(), meta.ino()) != (before.dev(), before.ino()) {
+        return Err("changed while being opened".into());
     }
     if meta.len() > cap {
         return Err(format!("larger than {} MiB; not a rule file", cap >> 20));
@@ -181,7 +262,7 @@ mod tests {
     }
 
     /// The code build.rs generated is exactly what parsing the TOML at run time gives (Debug shows
-    /// every field, in order).
+    /// every field, in order), and every shipped rule names only values the probes report.
     #[test]
     fn generated_rules_equal_parsed_rules() {
         let generated = shipped::shipped();
@@ -193,7 +274,9 @@ mod tests {
     }
 
     fn error_of(text: &str) -> RuleError {
-        parse_file("t.toml", text).unwrap_err()
+        let mut errors = parse_file("t.toml", text).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors.remove(0)
     }
 
     const HEAD: &str = "id = \"x\"\nname = \"X\"\nkind = \"container-os\"\n";
@@ -250,7 +333,7 @@ mod tests {
         };
         let ok = parse_file("t.toml", &nest(MAX_NESTING)).unwrap();
         assert_eq!(ok.require[0].condition.depth(), MAX_NESTING);
-        let e = parse_file("t.toml", &nest(MAX_NESTING + 1)).unwrap_err();
+        let e = error_of(&nest(MAX_NESTING + 1));
         assert!(e.message.contains("more than 8 deep"), "{e}");
         assert_eq!(e.line, 5);
     }
@@ -262,7 +345,7 @@ mod tests {
         let rule = format!("{HEAD}[[require]]\nwhy = \"w\"\ninit = \"systemd\"\n");
         std::fs::write(dir.path().join("a.toml"), &rule).unwrap();
         std::fs::write(dir.path().join("b.toml"), &rule).unwrap();
-        let e = RuleSet::load_dir(dir.path()).unwrap_err();
+        let e = RuleSet::load(dir.path()).unwrap_err().0.remove(0);
         assert!(e.file.ends_with("b.toml"), "{e}");
         assert_eq!(e.line, 1);
         assert!(

@@ -40,8 +40,8 @@ pub struct UpdateAgent {
 }
 
 /// Each agent and the paths that show it, in the order they are checked. The first path that exists
-/// (as a file or directory) is the evidence.
-const AGENTS: &[(&str, &[&str])] = &[
+/// (as a file or directory) is the evidence. Rules may name only these (`update_agent = "…"`).
+pub const AGENTS: &[(&str, &[&str])] = &[
     (
         "update_engine",
         &[
