@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -15,6 +17,8 @@ Exit codes:
   2  usage error (also --processes for a root whose processes are not ours to see) or invalid
      fingerprint file";
 
+/// The top-level flags are the probe's; `--root`, `--fingerprints` and `-v` may also be given to
+/// the subcommands that use them ([`Cli::parse_strict`] refuses the rest).
 #[derive(Debug, Parser)]
 #[command(
     name = "hostprint",
@@ -35,19 +39,20 @@ pub struct Cli {
     pub root: PathBuf,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
+    #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
     /// Indent JSON output.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub pretty: bool,
 
-    /// Also load the fingerprint rules in DIR (*.toml); a rule with a shipped id replaces it.
-    #[arg(long, value_name = "DIR", global = true)]
+    /// Also load the fingerprint rules in PATH (a *.toml file, or a directory of them); a rule with a
+    /// shipped id replaces it.
+    #[arg(long, value_name = "PATH", global = true)]
     pub fingerprints: Option<PathBuf>,
 
     /// Show every rule's signals, held or not, and why (human format).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub explain: bool,
 
     /// Also tell which known components are running (etcd, kubelet, k3s, containerd, update agents,
@@ -58,7 +63,7 @@ pub struct Cli {
 
     /// Write to FILE instead of stdout, atomically (temporary file in the same directory, then rename)
     /// and mode 0644: for node_exporter's textfile directory or NFD's features.d.
-    #[arg(long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
     /// Probe again every DURATION (30s, 5m, 1h; from 1s to 365d) and rewrite --output, until SIGTERM
@@ -76,8 +81,9 @@ pub struct Cli {
 pub enum Command {
     /// List the fingerprint rules in force, or check rule files.
     Fingerprints {
-        /// Validate the *.toml rule files in DIR (errors name file:line; exit 2 if any is invalid).
-        #[arg(long, value_name = "DIR")]
+        /// Validate the rule file PATH, or the *.toml rule files in the directory PATH (every error
+        /// is named file:line; exit 2 if any is invalid).
+        #[arg(long, value_name = "PATH")]
         check: Option<PathBuf>,
     },
     /// Copy what the probes read from --root into DIR (never secrets), plus a manifest of what git
@@ -90,6 +96,44 @@ pub enum Command {
     },
     /// Print the JSON Schema of `--format json`.
     Schema,
+}
+
+impl Cli {
+    /// Parses the command line, exiting with a usage error (2) on a bad one: clap accepts the probe's
+    /// flags before a subcommand's name, and the global ones after it, so a flag the subcommand does
+    /// not use is refused here instead of being silently ignored.
+    pub fn parse_strict() -> Cli {
+        let mut cmd = Cli::command();
+        let matches = cmd.get_matches_mut();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let Some((sub, uses)) = cli.command.as_ref().map(Command::uses) else {
+            return cli;
+        };
+        let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let flags = cmd.get_arguments().map(|a| a.get_id().as_str());
+        let unused = flags
+            .filter(|id| given(id) && !uses.contains(id))
+            .map(str::to_string)
+            .next();
+        if let Some(id) = unused {
+            let help = sub.split(' ').next().unwrap_or(sub);
+            let msg = format!("--{id} does not apply to `{sub}` (see `hostprint {help} --help`)");
+            cmd.error(ErrorKind::ArgumentConflict, msg).exit();
+        }
+        cli
+    }
+}
+
+impl Command {
+    /// The subcommand as typed, and the top-level flags it uses.
+    fn uses(&self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Command::Fingerprints { check: Some(_) } => ("fingerprints --check", &["verbose"]),
+            Command::Fingerprints { check: None } => ("fingerprints", &["verbose", "fingerprints"]),
+            Command::Record { .. } => ("record", &["verbose", "root", "fingerprints"]),
+            Command::Schema => ("schema", &["verbose"]),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

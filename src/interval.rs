@@ -60,8 +60,8 @@ where
     });
 
     round()?;
-    let mut rounds: u64 = 1;
-    tracing::info!(round = rounds, "output written");
+    let (mut rounds, mut failed): (u64, u64) = (1, 0);
+    tracing::debug!(round = rounds, "output written");
     let mut next = Instant::now() + every;
     // A SIGHUP that came during a round: one more round, however many came.
     let mut probe_now = false;
@@ -80,11 +80,18 @@ where
         }
         rounds += 1;
         match round() {
-            Ok(()) => tracing::info!(round = rounds, "output written"),
-            Err(e) => tracing::warn!(
-                round = rounds,
-                "round failed, the last good output stays: {e:#}"
-            ),
+            Ok(()) if failed > 0 => {
+                tracing::info!("round {rounds} ok again after {failed} failed");
+                failed = 0;
+            }
+            Ok(()) => tracing::debug!(round = rounds, "output written"),
+            Err(e) => {
+                failed += 1;
+                tracing::warn!(
+                    round = rounds,
+                    "round failed, the last good output stays: {e:#}"
+                );
+            }
         }
         for signal in rx.try_iter() {
             match signal {

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
 
 use hostprint::cli::{Cli, Command, Format};
 use hostprint::output;
@@ -27,7 +26,7 @@ enum Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_strict();
     init_logging(cli.verbose, cli.interval.is_some());
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,7 +46,8 @@ fn fail(code: u8, why: &str) -> ExitCode {
 }
 
 /// Logging costs nothing unless asked for: the subscriber (and its filter parser) is only built with
-/// `-v` or `RUST_LOG` — or for `--interval`, whose failed rounds must be logged (at `warn`) to be seen.
+/// `-v` or `RUST_LOG` — or for `--interval`, whose start, failed rounds, recovery and signals are
+/// logged (at `info`) to be seen.
 fn init_logging(verbose: u8, daemon: bool) {
     let env = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
     if verbose == 0 && env.is_none() && !daemon {
@@ -55,7 +55,7 @@ fn init_logging(verbose: u8, daemon: bool) {
     }
     let filter = env.unwrap_or_else(|| {
         match verbose {
-            0 => "hostprint=warn",
+            0 => "hostprint=info",
             1 => "hostprint=debug",
             _ => "hostprint=trace",
         }
@@ -120,9 +120,14 @@ fn probe(cli: &Cli) -> Result<(), Failure> {
     };
     match cli.interval {
         None => round().map_err(Failure::Run),
-        Some(every) => interval::repeat(every, round)
-            .map(|_signal| ())
-            .map_err(Failure::Run),
+        Some(every) => {
+            let every_text = humantime::format_duration(every);
+            let (out, root) = (path.display(), cli.root.display());
+            tracing::info!("agent started: every {every_text}, output {out}, root {root}");
+            interval::repeat(every, round)
+                .map(|_signal| ())
+                .map_err(Failure::Run)
+        }
     }
 }
 

@@ -62,6 +62,16 @@ fn next_line(rx: &mpsc::Receiver<String>, what: &str) -> String {
         .unwrap_or_else(|_| panic!("no log line saying {what}"))
 }
 
+/// The next log line that contains `text`, the ones before it skipped.
+fn line_with(rx: &mpsc::Receiver<String>, text: &str) -> String {
+    loop {
+        let line = next_line(rx, text);
+        if line.contains(text) {
+            return line;
+        }
+    }
+}
+
 /// Asks the agent for a round now.
 fn hup(child: &Child) {
     signal(child, libc::SIGHUP);
@@ -310,7 +320,13 @@ fn interval_keeps_the_last_good_file_when_a_round_fails() {
     let out_dir = tempfile::tempdir().unwrap();
     let target = out_dir.path().join("hostprint.prom");
     // Rounds on demand (SIGHUP), not on the clock.
-    let mut child = interval(root.path(), &target, "1h", "hostprint=warn");
+    let mut child = interval(root.path(), &target, "1h", "hostprint=info");
+    let log = lines_of(&mut child);
+    // The start says what the agent does, where it writes and what it reads.
+    let start = line_with(&log, "agent started");
+    let (out, from) = (target.to_str().unwrap(), root.path().to_str().unwrap());
+    assert!(start.contains("agent started: every 1h"), "{start}");
+    assert!(start.contains(out) && start.contains(from), "{start}");
     wait_for("the first file", Duration::from_secs(20), || {
         target.exists()
     });
@@ -319,20 +335,14 @@ fn interval_keeps_the_last_good_file_when_a_round_fails() {
     let away = moved.path().join("root");
     std::fs::rename(root.path(), &away).unwrap();
     hup(&child);
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.contains("round failed"), "{line}");
-    assert!(
-        line.contains(root.path().to_str().unwrap()),
-        "names the root: {line}"
-    );
+    let line = line_with(&log, "round failed");
+    assert!(line.contains(from), "names the root: {line}");
     assert_eq!(std::fs::read_to_string(&target).unwrap(), good);
-    drop(err);
-    // It comes back: rounds succeed again.
+    // It comes back: rounds succeed again, and the log says so.
     std::fs::rename(&away, root.path()).unwrap();
     hup(&child);
     wait_for_rewrite(&target);
+    line_with(&log, "round 3 ok again after 1 failed");
     stop(child);
     assert_eq!(std::fs::read_to_string(&target).unwrap(), good);
 }

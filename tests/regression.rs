@@ -816,3 +816,99 @@ fn rule_loader_opened_a_fifo_before_checking_its_type() {
     unsafe { libc::close(watch) };
     assert_eq!(n, -1, "the FIFO was opened ({n} bytes of inotify events)");
 }
+
+/// `schema --format prometheus`, `record --format json` and the probe's flags before a subcommand
+/// were accepted and ignored. A flag the subcommand does not use is a usage error (exit 2).
+#[test]
+fn flags_a_subcommand_does_not_use_were_silently_ignored() {
+    let rules = rule_dir(&[]);
+    let dir = rules.path().to_str().unwrap();
+    for (args, says) in [
+        (&["schema", "--format", "prometheus"][..], "--format"),
+        (&["record", "--format", "json", dir], "--format"),
+        (
+            &["--format", "json", "schema"],
+            "--format does not apply to `schema`",
+        ),
+        (&["--pretty", "fingerprints"], "--pretty does not apply"),
+        (&["-o", dir, "fingerprints"], "--output does not apply"),
+        (
+            &["schema", "--root", "/"],
+            "--root does not apply to `schema`",
+        ),
+        (
+            &["fingerprints", "--check", dir, "--fingerprints", dir],
+            "--fingerprints does not apply to `fingerprints --check`",
+        ),
+    ] {
+        let o = hostprint(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    // What a subcommand uses is taken on either side of its name, and -v anywhere.
+    for args in [&["-v", "schema"][..], &["schema", "-v"]] {
+        assert_eq!(hostprint(args).status.code(), Some(0), "{args:?}");
+    }
+}
+
+/// `-v` said "done" for each probe, not what it found, and a user rule replacing a shipped one did
+/// so without a word. Each probe's facts are one line; an override names both files.
+#[test]
+fn verbose_showed_neither_facts_nor_overrides() {
+    let host = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(host.path().join("etc")).unwrap();
+    std::fs::create_dir_all(host.path().join("proc/1")).unwrap();
+    std::fs::write(
+        host.path().join("etc/os-release"),
+        "ID=acme\nNAME=\"Acme OS\"\n",
+    )
+    .unwrap();
+    std::fs::write(host.path().join("proc/1/comm"), "systemd\n").unwrap();
+    let flatcar =
+        RULE_HEAD.replace("mine", "flatcar") + "[[require]]\nwhy = \"w\"\ninit = \"systemd\"\n";
+    let rules = rule_dir(&[("flatcar.toml", &flatcar)]);
+    let o = hostprint(&[
+        "-v",
+        "--root",
+        host.path().to_str().unwrap(),
+        "--fingerprints",
+        rules.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let line = |words: &str| err.lines().any(|l| l.contains(words));
+    assert!(
+        line("os-release source=etc/os-release fields.ID=acme fields.NAME=\"Acme OS\""),
+        "{err}"
+    );
+    assert!(line("pid1 comm=systemd"), "{err}");
+    assert!(line("init systemd"), "{err}");
+    let user = rules.path().join("flatcar.toml");
+    let overrides = format!(
+        "rule flatcar from {} overrides the one from flatcar.toml",
+        user.display()
+    );
+    assert!(line(&overrides), "{err}");
+}
+
+/// `--explain` marked each signal `+`, `-`, `·` or `x` and said nowhere what they mean.
+#[test]
+fn explain_had_no_legend_for_its_marks() {
+    let o = hostprint(&["--root", "fixtures/flatcar-2079/root", "--explain"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let legend = out
+        .lines()
+        .skip_while(|l| !l.starts_with("explain:"))
+        .nth(1)
+        .unwrap_or_default();
+    for mark in [
+        "+ held",
+        "- a require",
+        "· a support or exclude",
+        "x an exclude",
+    ] {
+        assert!(legend.contains(mark), "{mark}: {legend}");
+    }
+}

@@ -81,6 +81,7 @@ pub fn collect(root: &Root, wanted: &Wanted) -> Facts {
         ..Facts::default()
     };
     facts.init = pid1::classify(&facts.pid1);
+    tracing::debug!("init {}", facts.init.unwrap_or("unknown"));
     if facts.os_release.get("ID").is_none_or(str::is_empty) {
         facts.legacy_release = guarded(root, "legacy-release", || legacy_release::probe(root));
         if let Some(legacy) = &facts.legacy_release {
@@ -161,12 +162,60 @@ fn probe_path(root: &Root, path: &str) -> PathFact {
     PathFact { kind, link_target }
 }
 
-/// Runs a probe; a panic becomes a warning and the probe's default value.
-fn guarded<T: Default>(root: &Root, name: &str, probe: impl FnOnce() -> T) -> T {
-    let _span = tracing::debug_span!("probe", name).entered();
+/// Facts as one `key=value …` line: nested keys dotted, nulls and empty lists left out, lists of
+/// words joined by `,`, and a string that is not one plain word quoted with escapes (it came from
+/// the host, and may hold spaces or control characters).
+fn one_line(facts: &impl Serialize) -> String {
+    use serde_json::Value;
+    fn scalar(v: &Value) -> String {
+        let plain = |s: &str| {
+            let ok = |c: char| c.is_ascii_alphanumeric() || "-_./:@+".contains(c);
+            !s.is_empty() && s.chars().all(ok)
+        };
+        match v {
+            Value::String(s) if plain(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+    fn walk(key: &str, v: &Value, out: &mut Vec<String>) {
+        let sub = |k: &str| match key {
+            "" => k.to_string(),
+            _ => format!("{key}.{k}"),
+        };
+        match v {
+            Value::Null => {}
+            Value::Object(map) => map.iter().for_each(|(k, v)| walk(&sub(k), v, out)),
+            Value::Array(items) if items.iter().any(|i| i.is_object() || i.is_array()) => {
+                let each = items.iter().enumerate();
+                each.for_each(|(i, v)| walk(&sub(&i.to_string()), v, out))
+            }
+            Value::Array(items) if items.is_empty() => {}
+            Value::Array(items) => {
+                let words: Vec<String> = items.iter().map(scalar).collect();
+                out.push(format!("{key}={}", words.join(",")));
+            }
+            other => out.push(format!("{key}={}", scalar(other))),
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        "",
+        &serde_json::to_value(facts).unwrap_or_default(),
+        &mut out,
+    );
+    match out.is_empty() {
+        true => "(nothing)".to_string(),
+        false => out.join(" "),
+    }
+}
+
+/// Runs a probe; a panic becomes a warning and the probe's default value. `-v` logs its facts.
+fn guarded<T: Default + Serialize>(root: &Root, name: &str, probe: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(probe)) {
         Ok(v) => {
-            tracing::debug!("done");
+            if tracing::enabled!(tracing::Level::DEBUG) {
+                tracing::debug!("{name} {}", one_line(&v));
+            }
             v
         }
         Err(_) => {

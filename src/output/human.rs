@@ -413,6 +413,8 @@ fn warnings(out: &mut String, p: &Profile, style: &Style) {
 /// `--explain`: every rule with every signal, held or not, then the environment's evidence.
 fn explanation(out: &mut String, report: &Report, style: &Style) {
     let _ = writeln!(out, "\n{}", style.bold("explain: every rule, every signal"));
+    let legend = "+ held   - a require that did not hold   · a support or exclude that did not hold   x an exclude that held";
+    let _ = writeln!(out, "  {}", style.dim(legend));
     for r in &report.explanation {
         let verdict = match r.candidate {
             true => style.green(&format!("matched, score {}", r.score)),
