@@ -457,7 +457,9 @@ fn interval_memory_stays_flat() {
     let (root, _sock) = flatcar_root();
     let out_dir = fast_tempdir();
     let target = out_dir.path().join("hostprint.prom");
-    let mut child = interval(root.path(), &target, "1h", "hostprint=info");
+    // Each written round is logged at debug.
+    let log = "hostprint=info,hostprint::interval=debug";
+    let mut child = interval(root.path(), &target, "1h", log);
     let pid = child.id();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let (mut at_400, mut at_2000) = (0, 0);
