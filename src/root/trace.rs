@@ -170,7 +170,7 @@ mod tests {
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     use super::*;
-    use crate::root::tests::{tree, tree_with_manifest};
+    use crate::root::tests::{link_loop, tree, tree_with_manifest};
 
     /// A regular file as a test tree lays it: mode 0644 in directories every user may search.
     fn file(path: &str) -> Step {
@@ -240,8 +240,7 @@ mod tests {
     #[test]
     fn trace_stops_in_a_loop_with_its_links_and_reports_special_files() {
         let dir = tree();
-        symlink("b", dir.path().join("etc/a")).unwrap();
-        symlink("a", dir.path().join("etc/b")).unwrap();
+        link_loop(dir.path(), "a", "b");
         nix::unistd::mkfifo(
             &dir.path().join("etc/fifo"),
             nix::sys::stat::Mode::from_bits_truncate(0o644),
