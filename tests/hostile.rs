@@ -468,7 +468,7 @@ fn applies(p: &Probed, hostile: Hostile) -> bool {
         // A top-level path has no parent to swap.
         Hostile::ParentEscape => p.path.contains('/'),
         // The manifest is hostprint's own fixture format, not host content: invalid TOML in it is a
-        // documented exit 1 naming the line (src/root/mod.rs tests), so only its kind is hostile here.
+        // documented exit 1 naming the line (src/root/tests.rs), so only its kind is hostile here.
         Hostile::Big | Hostile::Garbage | Hostile::LongLine | Hostile::ManyKeys => {
             p.path != MANIFEST_FILE
         }
