@@ -82,7 +82,7 @@ declare -A root_of=(
 )
 reboot=$(fixture_where 'p.get("lifecycle", {}).get("reboot_required") is True')
 [ -n "$reboot" ] && root_of[reboot]=$reboot
-autooff=$(fixture_where 'p["identity"]["container_os"] and any(u.get("automatic") is False for u in p["updates"])')
+autooff=$(fixture_where 'p["identity"]["container_os"] is True and any(u.get("automatic") is False for u in p["updates"])')
 [ -n "$autooff" ] && root_of[autooff]=$autooff
 
 nodes=$work/nodes
@@ -263,7 +263,7 @@ ALERTS = {
     "HostprintRebootPending": (("hostprint_reboot_required", None),
         lambda name, p: (p.get("lifecycle") or {}).get("reboot_required") is True),
     "HostprintAutomaticUpdatesOff": (("hostprint_update_automatic", None),
-        lambda name, p: p["identity"]["container_os"] and any(u.get("automatic") is False for u in p["updates"])),
+        lambda name, p: p["identity"]["container_os"] is True and any(u.get("automatic") is False for u in p["updates"])),
     "HostprintUnknownOS": (None, lambda name, p: p["identity"]["kind"] == "unknown"),
     "HostprintSELinuxNotEnforcing": (None,
         lambda name, p: re.fullmatch(selinux_ids, p["identity"]["id"] or "") is not None

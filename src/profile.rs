@@ -17,6 +17,7 @@
 //!                   successor, closest[] }
 //!                   id: a stable fingerprint id, or the os-release ID for a general-purpose host, or
 //!                   null (unknown). kind: container-os | immutable-desktop | general-purpose | unknown.
+//!                   container_os: true / false, null when kind is unknown (no evidence either way).
 //!                   confidence 0..100. evidence[]: { signal, why, condition, weight } that held.
 //!                   eol: YYYY-MM-DD or null. closest[]: { id, confidence } of the best other rules.
 //!                   version: the system's own version: the rule's version_key (Kairos'
@@ -111,7 +112,8 @@ pub struct Identity {
     pub name: Option<String>,
     #[schemars(extend("enum" = ["container-os", "immutable-desktop", "general-purpose", "unknown"]))]
     pub kind: &'static str,
-    pub container_os: bool,
+    /// Whether the identity is a container OS; null when the identity is unknown.
+    pub container_os: Option<bool>,
     /// The system's own version: the rule's `version_key` (Kairos `KAIROS_VERSION`), else os-release
     /// `VERSION_ID` (Talos `v1.9.0`), else the legacy release file's version.
     pub version: Option<String>,
@@ -356,7 +358,7 @@ fn identity(winner: Option<&Evaluation>, os: &Os, facts: &Facts) -> Identity {
             id: Some(e.rule.id.clone()),
             name: Some(e.rule.name.clone()),
             kind: e.rule.kind.as_str(),
-            container_os: e.rule.kind == Kind::ContainerOs,
+            container_os: Some(e.rule.kind == Kind::ContainerOs),
             version: version_of(e.rule, facts),
             confidence: e.score,
             evidence: evidence_of(e),
@@ -380,6 +382,7 @@ fn identity(winner: Option<&Evaluation>, os: &Os, facts: &Facts) -> Identity {
         id: Some(id.to_string()),
         name: os.name.clone().or(os.pretty_name.clone()),
         kind: Kind::GeneralPurpose.as_str(),
+        container_os: Some(false),
         version: os.version_id.clone(),
         confidence: FALLBACK_CONFIDENCE,
         evidence: vec![Evidence {

@@ -912,3 +912,44 @@ fn explain_had_no_legend_for_its_marks() {
         assert!(legend.contains(mark), "{mark}: {legend}");
     }
 }
+
+/// An unknown identity (no rule matched, no os-release ID) said `container_os: false`: a confident
+/// "no" without evidence. It is null in JSON (and nullable in the schema), `""` in Prometheus, no
+/// label in NFD; a known general-purpose host stays `false`.
+#[test]
+fn unknown_identity_claimed_container_os_false() {
+    let empty = common::tree(&[("etc/hostname", "node\n")]);
+    let debian = common::tree(&[("etc/os-release", "ID=debian\nVERSION_ID=13\n")]);
+    for (root, want) in [(&empty, None), (&debian, Some(false))] {
+        let root = root.path().to_str().unwrap();
+        let o = hostprint(&["--root", root, "--format", "json"]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let known = p["identity"]["kind"] != "unknown";
+        assert_eq!(known, want.is_some(), "{}", p["identity"]);
+        assert_eq!(p["identity"]["container_os"], serde_json::json!(want));
+
+        let o = common::prometheus(Path::new(root));
+        let text = String::from_utf8(o.stdout).unwrap();
+        let fams = common::exposition::parse_exposition(&text).unwrap();
+        let (info, _) = common::exposition::one(&fams, "hostprint_identity_info");
+        let label = info.get("container_os").map_or("", String::as_str);
+        assert_eq!(label, want.map_or("", |b| if b { "true" } else { "false" }));
+
+        let o = hostprint(&["--root", root, "--format", "nfd"]);
+        let text = String::from_utf8(o.stdout).unwrap();
+        let label = text
+            .lines()
+            .find_map(|l| l.strip_prefix("hostprint.feature.node.kubernetes.io/os.container-os="));
+        assert_eq!(
+            label,
+            want.map(|b| if b { "true" } else { "false" }),
+            "{text}"
+        );
+    }
+    let o = hostprint(&["schema"]);
+    let schema: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let defs = schema.get("$defs").unwrap_or(&schema["definitions"]);
+    let ty = &defs["Identity"]["properties"]["container_os"]["type"];
+    assert_eq!(*ty, serde_json::json!(["boolean", "null"]));
+}

@@ -33,8 +33,11 @@ pub struct Environment {
     pub evidence: Vec<String>,
 }
 
-/// Namespace evidence: `Some(true)` initial, `Some(false)` not, `None` unknown.
-fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<bool> {
+/// Namespace evidence: `Some((true, what))` initial, `Some((false, what))` not, `None` unknown.
+/// `what` says which links decided and which of their namespaces are the initial ones, for the
+/// stale-marker warning: "PID 1 is in the initial PID and cgroup namespaces", or proc/self's when
+/// PID 1's links could not be read.
+fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<(bool, String)> {
     for pid in ["1", "self"] {
         let Some(pid_ino) = ns_link(root, pid, "pid") else {
             continue;
@@ -52,7 +55,20 @@ fn namespace_is_initial(root: &Root, evidence: &mut Vec<String>) -> Option<bool>
         let own_cgroup = pid == "self" && root.same_kernel() && !root.is_live();
         let initial = pid_ino == PID_INIT_INO
             && (own_cgroup || cgroup_ino.is_none_or(|c| c == CGROUP_INIT_INO));
-        return Some(initial);
+        // The words name the namespaces the links show initial, so a recording replayed on its own
+        // machine (where our cgroup link is not consulted) says what the live root says.
+        let who = match pid {
+            "1" => "PID 1",
+            _ if root.same_kernel() => {
+                "PID 1's namespace links could not be read and proc/self (hostprint's own process)"
+            }
+            _ => "PID 1's namespace links could not be read and proc/self",
+        };
+        let namespaces = match cgroup_ino {
+            Some(CGROUP_INIT_INO) => "PID and cgroup namespaces",
+            _ => "PID namespace",
+        };
+        return Some((initial, format!("{who} is in the initial {namespaces}")));
     }
     None
 }
@@ -138,25 +154,24 @@ pub fn probe(root: &Root, cpuinfo: Option<&str>, cgroup: Option<&'static str>) -
     let marker = container_marker(root);
     // No namespace evidence and no marker is no evidence: unknown, never a confident "none".
     let container = match (initial, marker) {
-        (Some(true), Some((name, path, why))) => {
+        (Some((true, decided)), Some((name, path, why))) => {
             root.warn(Warning::at(
                 Code::StaleContainerMarker,
                 path,
                 format!(
-                    "container marker ignored: {why} (suggests {name}), but PID 1 is in the \
-                     initial PID and cgroup namespaces, so this is not a container; the marker is \
-                     stale (copied into the image?)"
+                    "container marker ignored: {why} (suggests {name}), but {decided}, so this is \
+                     not a container; the marker is stale (copied into the image?)"
                 ),
             ));
             evidence.push(format!("ignored stale marker: {why}"));
             Some("none".to_string())
         }
-        (Some(true), None) => Some("none".to_string()),
+        (Some((true, _)), None) => Some("none".to_string()),
         (_, Some((name, _, why))) => {
             evidence.push(why);
             Some(name)
         }
-        (Some(false), None) => Some("container-other".to_string()),
+        (Some((false, _)), None) => Some("container-other".to_string()),
         (None, None) => None,
     };
     let (virtualization, why) = virtualization(root, cpuinfo);
@@ -321,6 +336,15 @@ mod tests {
         let root = Root::open(d).unwrap();
         assert!(root.same_kernel() && !root.is_live());
         assert_eq!(probe(&root, None, None).container.as_deref(), Some("none"));
+        // The warning names what decided: our own PID namespace, not PID 1's namespaces.
+        let message = stale_marker_message(&root);
+        assert!(
+            message.contains(
+                "but PID 1's namespace links could not be read and proc/self (hostprint's own \
+                 process) is in the initial PID namespace, so"
+            ),
+            "{message}"
+        );
 
         // Our PID namespace is not the host's either: a container after all.
         std::fs::remove_file(ns.join("pid")).unwrap();
@@ -329,6 +353,35 @@ mod tests {
         assert_eq!(
             probe(&root, None, None).container.as_deref(),
             Some("docker")
+        );
+    }
+
+    fn stale_marker_message(root: &Root) -> String {
+        let warnings = root.take_warnings();
+        let stale: Vec<_> = warnings
+            .iter()
+            .filter(|w| w.code == Code::StaleContainerMarker)
+            .collect();
+        assert_eq!(stale.len(), 1, "{warnings:?}");
+        stale[0].message.clone()
+    }
+
+    /// A VM image with a stale `/.dockerenv` whose PID 1 links are readable: they decide.
+    #[test]
+    fn a_stale_marker_ignored_because_of_pid_1s_namespaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ns = d.join("proc/1/ns");
+        std::fs::create_dir_all(&ns).unwrap();
+        std::os::unix::fs::symlink("pid:[4026531836]", ns.join("pid")).unwrap();
+        std::os::unix::fs::symlink("cgroup:[4026531835]", ns.join("cgroup")).unwrap();
+        std::fs::write(d.join(".dockerenv"), "").unwrap();
+        let root = Root::open(d).unwrap();
+        assert_eq!(probe(&root, None, None).container.as_deref(), Some("none"));
+        let message = stale_marker_message(&root);
+        assert!(
+            message.contains("but PID 1 is in the initial PID and cgroup namespaces, so"),
+            "{message}"
         );
     }
 

@@ -15,7 +15,7 @@
 //! ```text
 //! os.id                  identity id (flatcar, fedora-coreos, …; the os-release ID of other hosts)
 //! os.kind                container-os | immutable-desktop | general-purpose | unknown
-//! os.container-os        true | false
+//! os.container-os        true | false (none when the identity is unknown)
 //! os.version             identity.version: the system's own version (Kairos' KAIROS_VERSION,
 //!                        else os-release VERSION_ID)
 //! os.version.major       its first numeric part (3139 of 3139.2.0; a leading "v" is skipped)
@@ -55,7 +55,7 @@ pub fn render(p: &Profile) -> String {
     let id = &p.identity;
     put(key("os.id"), id.id.as_deref());
     put(key("os.kind"), Some(id.kind));
-    put(key("os.container-os"), Some(bool_str(id.container_os)));
+    put(key("os.container-os"), id.container_os.map(bool_str));
     let version = id.version.as_deref();
     put(key("os.version"), version);
     let (major, minor) = version.map(numeric_parts).unwrap_or_default();

@@ -11,7 +11,8 @@
 //! ```text
 //! hostprint_build_info{version}                                        1    always
 //! hostprint_identity_info{id,name,kind,version,variant,container_os}  1    always (version:
-//!                                                                      identity.version)
+//!                                                                      identity.version; container_os
+//!                                                                      "" when kind is unknown)
 //! hostprint_identity_confidence                                        0..100 (as in the JSON)
 //! hostprint_identity_eol_timestamp_seconds{id}                         end of life, 00:00 UTC
 //! hostprint_os_info{build_id,id,id_like,image_id,image_version,name,  1    node_exporter's node_os_info
@@ -91,7 +92,7 @@ pub fn render(report: &Report) -> String {
                 ("kind", id.kind),
                 ("version", id.version.as_deref().unwrap_or("")),
                 ("variant", os.variant_id.as_deref().unwrap_or("")),
-                ("container_os", if id.container_os { "true" } else { "false" }),
+                ("container_os", id.container_os.map_or("", |b| if b { "true" } else { "false" })),
             ],
             1,
         )],
