@@ -63,10 +63,16 @@ impl RuleSet {
         for path in files {
             let origin = path.display().to_string();
             // Rule files are small; a huge one is a mistake, not a rule.
+            const CAP: u64 = 1 << 20;
             let mut text = String::new();
-            if let Err(message) = open_rule_file(&path, 1 << 20)
-                .and_then(|mut f| f.read_to_string(&mut text).map_err(|e| e.to_string()))
-            {
+            // Room for the whole file plus the read that finds its end; `take` bounds the read
+            // should the file grow after its size was checked.
+            if let Err(message) = open_rule_file(&path, CAP).and_then(|(f, len)| {
+                text.reserve(len as usize + 64);
+                f.take(CAP + 1)
+                    .read_to_string(&mut text)
+                    .map_err(|e| e.to_string())
+            }) {
                 errors.push(RuleError {
                     file: origin,
                     line: 0,
@@ -220,7 +226,7 @@ fn rule_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Opens a rule file given on the command line, refusing what is not a regular file before opening
 /// it (opening a FIFO or a device node can block or act on the device) or is larger than `cap`.
-fn open_rule_file(path: &Path, cap: u64) -> Result<File, String> {
+fn open_rule_file(path: &Path, cap: u64) -> Result<(File, u64), String> {
     let kind = |meta: &std::fs::Metadata| match meta.is_file() {
         true => Ok(()),
         false => Err("not a regular file".to_string()),
@@ -243,7 +249,7 @@ fn open_rule_file(path: &Path, cap: u64) -> Result<File, String> {
     if meta.len() > cap {
         return Err(format!("larger than {} MiB; not a rule file", cap >> 20));
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
 #[cfg(test)]
