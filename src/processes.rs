@@ -230,10 +230,9 @@ fn shares_pid_namespace(root: &Root) -> Result<bool, String> {
     let theirs = root
         .readlink("proc/1/ns/pid")
         .map_err(|e| format!("{dir}/proc/1/ns/pid: {e}"))?;
-    let ours =
-        std::fs::read_link("/proc/self/ns/pid").map_err(|e| format!("/proc/self/ns/pid: {e}"))?;
+    let ours = crate::root::own_namespace("pid").map_err(|e| format!("/proc/self/ns/pid: {e}"))?;
     let theirs = ns_inode(&theirs, "pid");
-    Ok(theirs.is_some() && theirs == ours.to_str().and_then(|o| ns_inode(o, "pid")))
+    Ok(theirs.is_some() && theirs == ns_inode(&ours, "pid"))
 }
 
 /// The number of PID namespaces in `NSpid:` of a `status` file (`NSpid:\t4242\t1` is 2).
@@ -523,7 +522,7 @@ mod tests {
     /// A root that shares our boot id (so: this running machine), with `files` in it.
     fn mounted_host(files: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
         let dir = tempfile::tempdir().unwrap();
-        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        let boot_id = crate::root::own_boot_id().unwrap();
         let boot = [("proc/sys/kernel/random/boot_id", boot_id.as_str())];
         for (path, text) in boot.iter().chain(files) {
             let path = dir.path().join(path);
@@ -552,8 +551,7 @@ mod tests {
         assert!(why.contains("hostPID: true"), "{why}");
 
         // Without NSpid (Linux < 4.1), PID 1's namespace link decides.
-        let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
-        let ours = format!("-> {}", ours.to_str().unwrap());
+        let ours = format!("-> {}", crate::root::own_namespace("pid").unwrap());
         let old = [
             ("proc/self/status", "Name:\tx\n"),
             ("proc/1/ns/pid", ours.as_str()),

@@ -269,8 +269,7 @@ impl Root {
         let Ok(theirs) = self.read_text_quiet(BOOT_ID, 64) else {
             return false;
         };
-        let ours = std::fs::read_to_string(Path::new("/").join(BOOT_ID)).unwrap_or_default();
-        !ours.trim().is_empty() && ours.trim() == theirs.text.trim()
+        own_boot_id().is_some_and(|ours| ours == theirs.text.trim())
     }
 
     /// The directory as given on the command line.
@@ -525,6 +524,20 @@ fn decode(content: Content) -> Text {
         truncated,
         invalid_utf8,
     }
+}
+
+/// This machine's boot id, as the kernel hostprint runs on gives it: what a root is compared with
+/// to tell whether it is this running machine. Like [`own_namespace`], a read of hostprint's own
+/// state, never of the root's files.
+pub fn own_boot_id() -> Option<String> {
+    let text = std::fs::read_to_string(Path::new("/").join(BOOT_ID)).ok()?;
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+/// The target of hostprint's own `/proc/self/ns/<kind>` link (`pid:[4026531836]`).
+pub fn own_namespace(kind: &str) -> std::io::Result<String> {
+    let link = std::fs::read_link(Path::new("/proc/self/ns").join(kind))?;
+    Ok(link.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
